@@ -1,0 +1,88 @@
+/**
+ * Errors a caller can act on. Each has a stable `code` (snake_case, the contract's error codes), a message
+ * meant for a person, and never a secret. `expose` says whether the message may be shown to an HTTP client.
+ */
+export type PoseStorageErrorCode =
+  | 'invalid_configuration'
+  | 'invalid_id'
+  | 'invalid_request'
+  | 'invalid_image'
+  | 'too_large'
+  | 'disk_full'
+  | 'permission_denied'
+  | 'storage_unavailable'
+  | 'not_found'
+  | 'internal_error';
+
+export class PoseStorageError extends Error {
+  readonly code: PoseStorageErrorCode;
+
+  constructor(code: PoseStorageErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A configuration variable is missing or invalid; the message names it (never its secret value). */
+export class ConfigError extends PoseStorageError {
+  readonly variable: string;
+
+  constructor(variable: string, problem: string) {
+    super('invalid_configuration', `${variable} ${problem}`);
+    this.variable = variable;
+  }
+}
+
+/** An id (generationId, poseId, poseLibraryId) or a storage key that is not of the allowed shape. */
+export class InvalidIdError extends PoseStorageError {
+  constructor(name: string, value: unknown) {
+    super('invalid_id', `${name} must match ^[A-Za-z0-9_-]{1,128}$ (got ${describeValue(value)})`);
+  }
+}
+
+/** Why an upload is refused; the same codes are the `reason` of a rejected pose. */
+export type RejectionReason = 'not_an_image' | 'unsupported_format' | 'too_large' | 'corrupt_image';
+
+/** The bytes are not an image we accept. Nothing was written. */
+export class InvalidImageError extends PoseStorageError {
+  readonly reason: RejectionReason;
+
+  constructor(reason: RejectionReason, message: string, options?: { cause?: unknown }) {
+    super(reason === 'too_large' ? 'too_large' : 'invalid_image', message, options);
+    this.reason = reason;
+  }
+}
+
+export class DiskFullError extends PoseStorageError {
+  constructor(path: string, options?: { cause?: unknown }) {
+    super('disk_full', `No space left on the device holding ${path}`, options);
+  }
+}
+
+export class PermissionDeniedError extends PoseStorageError {
+  constructor(target: string, options?: { cause?: unknown }) {
+    super('permission_denied', `Permission denied writing or reading ${target}`, options);
+  }
+}
+
+/** The store could not be reached or kept failing after the SDK's retries: worth retrying later. */
+export class StoreUnavailableError extends PoseStorageError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('storage_unavailable', `Storage is unavailable: ${detail}`, options);
+  }
+}
+
+/** Any failure as a PoseStorageError; anything unexpected becomes an `internal_error` (a bug, not the caller's). */
+export function asStorageError(error: unknown): PoseStorageError {
+  if (error instanceof PoseStorageError) return error;
+  return new PoseStorageError('internal_error', 'Unexpected internal failure', { cause: error });
+}
+
+/** Short, safe description of a value for error messages: never more than 40 characters of it. */
+export function describeValue(value: unknown): string {
+  if (typeof value !== 'string') return value === undefined ? 'nothing' : `a ${value === null ? 'null' : typeof value}`;
+  if (value.length === 0) return 'an empty string';
+  const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return value.length > 40 ? `${shown}, ${value.length} characters` : shown;
+}

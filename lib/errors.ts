@@ -8,6 +8,7 @@ export type PoseStorageErrorCode =
   | 'invalid_request'
   | 'invalid_image'
   | 'too_large'
+  | 'unsupported_type'
   | 'disk_full'
   | 'permission_denied'
   | 'storage_unavailable'

@@ -4,35 +4,15 @@
  *   import { poseStorageService } from 'pose-storage/lib/index.ts'
  *   const { imageUrl, thumbnailUrl } = await poseStorageService.savePoseWithThumbnail({ imageBuffer, generationId, poseId })
  */
-import { getConfig, type Config } from './config.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { PoseStorage } from './pose-storage.ts';
-import type { ObjectStore } from './storage/object-store.ts';
-import { createStore, publicBaseUrl } from './stores.ts';
+import type { PoseStorage } from './pose-storage.ts';
+import { createServices, getServices, type ServiceOptions } from './services.ts';
 
-export interface CreatePoseStorageOptions {
-  /** Defaults to the configuration parsed from process.env. */
-  config?: Config;
-  /** Defaults to the adapter of the configured mode. */
-  store?: ObjectStore;
-  logger?: Logger;
+/** A library instance of your own (another configuration, store or logger); most callers use poseStorageService. */
+export function createPoseStorage(options: ServiceOptions = {}): PoseStorage {
+  return createServices(options).storage;
 }
 
-export function createPoseStorage(options: CreatePoseStorageOptions = {}): PoseStorage {
-  const config = options.config ?? getConfig();
-  return new PoseStorage(
-    { config, store: options.store ?? createStore(config), logger: options.logger ?? createLogger() },
-    publicBaseUrl(config),
-  );
-}
-
-let shared: PoseStorage | undefined;
-
-/** The process-wide instance, configured from the environment on first use (so importing never throws). */
-export function getPoseStorage(): PoseStorage {
-  shared ??= createPoseStorage();
-  return shared;
-}
+const getPoseStorage = (): PoseStorage => getServices().storage;
 
 /** The reference's service object: same methods, same behaviour, configured from the environment. */
 export const poseStorageService = {
@@ -48,6 +28,7 @@ export { parseConfig, getConfig, type Config, type StorageMode } from './config.
 export * from './errors.ts';
 export { imageKey, thumbnailKey, ID_PATTERN, type PoseRef } from './layout.ts';
 export { createLogger, type Logger, type LogSink } from './logger.ts';
+export { createServices, getServices, type Services, type ServiceOptions } from './services.ts';
 export { PoseStorage, type DeleteResult, type PoseUrls, type SavedFile, type SavePoseParams } from './pose-storage.ts';
 export { renderPose, THUMBNAIL_SIZE, type RenderedPose } from './pose-image.ts';
 export type { ObjectStore, ObjectInfo, StoredObject, PresignedUpload } from './storage/object-store.ts';

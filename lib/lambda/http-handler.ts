@@ -1,0 +1,100 @@
+import middy from '@middy/core';
+import httpCors from '@middy/http-cors';
+import httpErrorHandler from '@middy/http-error-handler';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import httpSecurityHeaders from '@middy/http-security-headers';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { z } from 'zod';
+import type { Services } from '../services.ts';
+import { HttpError } from './http-error.ts';
+import { allowMethods } from './middleware/allow-methods.ts';
+import { bearerAuth } from './middleware/bearer-auth.ts';
+import { contractErrors } from './middleware/contract-errors.ts';
+
+/**
+ * The one middleware stack of every HTTP handler (API Gateway HTTP API v2 and Lambda function URL events,
+ * which share the 2.0 payload). Order matters: middy runs `before` top-down and `onError`/`after` bottom-up,
+ * so errors become the contract's JSON first, then get CORS and security headers like any response.
+ */
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+export type HttpHandler = (event: HttpEvent, context: Context) => Promise<HttpResult>;
+
+export interface Route {
+  methods: readonly string[];
+  /** Parse the body as JSON (415 if it is not declared JSON, 400 if it does not parse). */
+  jsonBody?: boolean;
+}
+
+export function httpHandler(
+  services: Services,
+  route: Route,
+  handle: (event: HttpEvent & { body?: unknown }) => Promise<HttpResult>,
+): HttpHandler {
+  const { config, logger } = services;
+  const handler = middy<HttpEvent, HttpResult>()
+    .use(httpHeaderNormalizer())
+    .use(httpSecurityHeaders())
+    .use(
+      httpCors({
+        origins: [...config.allowedOrigins],
+        methods: [...route.methods, 'OPTIONS'].join(','),
+        headers: 'Authorization,Content-Type',
+        maxAge: 600,
+      }),
+    )
+    .use(httpErrorHandler({ logger: false }))
+    .use(contractErrors(logger))
+    .use(bearerAuth({ tokens: config.apiTokens }))
+    .use(allowMethods(route.methods));
+  if (route.jsonBody) {
+    const parser = httpJsonBodyParser();
+    handler.use({ before: (request) => (isPreflight(request.event) ? undefined : parser.before?.(request)) });
+  }
+  // Preflight reaches the handler (rather than an early answer from http-cors) so that it gets the
+  // same after-middlewares, security headers included, as every other response.
+  return handler.handler((event) => (isPreflight(event) ? Promise.resolve(noContent()) : handle(event))) as unknown as HttpHandler;
+}
+
+function isPreflight(event: HttpEvent): boolean {
+  return event.requestContext?.http?.method === 'OPTIONS';
+}
+
+export function json(statusCode: number, body: unknown): HttpResult {
+  return {
+    statusCode,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+    body: JSON.stringify(body),
+  };
+}
+
+export const noContent = (): HttpResult => ({ statusCode: 204, headers: { 'Cache-Control': 'no-store' } });
+
+/** Validates input with a schema; the 400 names the first field at fault. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+  throw new HttpError(400, 'invalid_request', `${field}${issue?.message ?? 'invalid input'}`);
+}
+
+/**
+ * The ids of `/poses/{generationId}[/{poseId}]`, from API Gateway's path parameters or, for function URLs
+ * (which have none), from the raw path. Ids are validated by the caller's schema.
+ */
+export function poseRoute(event: HttpEvent): { generationId: string | undefined; poseId: string | undefined } {
+  const params = event.pathParameters;
+  if (params?.generationId !== undefined) return { generationId: params.generationId, poseId: params.poseId };
+  const match = /\/poses\/([^/]*)(?:\/([^/]*))?\/?$/.exec(event.rawPath ?? '');
+  return { generationId: match?.[1] && safeDecode(match[1]), poseId: match?.[2] && safeDecode(match[2]) };
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // invalid %-escapes stay as they are, and fail id validation
+  }
+}

@@ -31,6 +31,8 @@ export interface Config {
   /** Bearer tokens accepted by the HTTP handlers; empty means no auth (local mode only). */
   apiTokens: readonly string[];
   port: number;
+  /** Interface the local server listens on. */
+  host: string;
   uploadMaxBytes: number;
   uploadUrlTtlSeconds: number;
   maxInputPixels: number;
@@ -52,9 +54,9 @@ const integer = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-const httpUrl = z
-  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-  .transform((url) => url.replace(/\/+$/, ''));
+const withoutTrailingSlashes = (url: string) => url.replace(/\/+$/, '');
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform(withoutTrailingSlashes);
 
 const list = z.string().transform((value) =>
   value
@@ -77,12 +79,19 @@ const schemas = {
       .array(z.string().min(MIN_TOKEN_LENGTH, `must hold tokens of at least ${MIN_TOKEN_LENGTH} characters each`))
       .min(1, 'must hold at least one token'),
   ),
-  PORT: integer(1, 65535),
+  PORT: integer(0, 65535),
+  HOST: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a host name or IP address'),
   UPLOAD_MAX_BYTES: integer(1, 5 * 1024 ** 3),
   UPLOAD_URL_TTL_SECONDS: integer(1, 7 * 24 * 3600),
   MAX_INPUT_PIXELS: integer(1, 2 ** 32 - 1),
   ALLOWED_ORIGINS: list.pipe(
-    z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/, error: 'must list "*" or http(s) origins' })])),
+    z.array(
+      z.union([
+        z.literal('*'),
+        // Browsers send an Origin without a trailing slash, so "https://app.example.com/" must match it too.
+        z.url({ protocol: /^https?$/, error: 'must list "*" or http(s) origins' }).transform(withoutTrailingSlashes),
+      ]),
+    ),
   ),
   READY_WEBHOOK_URL: httpUrl,
   WEBHOOK_SECRET: z.string().min(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters`),
@@ -112,6 +121,7 @@ export const DEFAULTS = {
   STORAGE_MODE: 'local',
   UPLOAD_PATH: './uploads',
   PORT: 3000,
+  HOST: '127.0.0.1',
   UPLOAD_MAX_BYTES: 25 * 1024 * 1024,
   UPLOAD_URL_TTL_SECONDS: 600,
   MAX_INPUT_PIXELS: 50_000_000,
@@ -132,6 +142,17 @@ function readR2(env: Env): R2Config {
   };
 }
 
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Without API tokens the local server has no auth, so it may only listen where no one else can reach it. */
+function readHost(env: Env, apiTokens: readonly string[]): string {
+  const host = read(env, 'HOST') ?? DEFAULTS.HOST;
+  if (apiTokens.length === 0 && !LOOPBACK.has(host)) {
+    throw new ConfigError('HOST', `must be a loopback address (127.0.0.1, ::1, localhost) while API_TOKEN is unset (got ${describeValue(host)})`);
+  }
+  return host;
+}
+
 /** Parses the configuration from `env`. Throws a ConfigError naming the first variable at fault. */
 export function parseConfig(env: Env = process.env): Config {
   const storageMode = read(env, 'STORAGE_MODE') ?? DEFAULTS.STORAGE_MODE;
@@ -147,6 +168,7 @@ export function parseConfig(env: Env = process.env): Config {
     r2,
     apiTokens,
     port: read(env, 'PORT') ?? DEFAULTS.PORT,
+    host: readHost(env, apiTokens),
     uploadMaxBytes: read(env, 'UPLOAD_MAX_BYTES') ?? DEFAULTS.UPLOAD_MAX_BYTES,
     uploadUrlTtlSeconds: read(env, 'UPLOAD_URL_TTL_SECONDS') ?? DEFAULTS.UPLOAD_URL_TTL_SECONDS,
     maxInputPixels: read(env, 'MAX_INPUT_PIXELS') ?? DEFAULTS.MAX_INPUT_PIXELS,

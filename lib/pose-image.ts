@@ -1,18 +1,11 @@
 import sharp, { type PngOptions } from 'sharp';
 import { InvalidImageError } from './errors.ts';
+import { sniffFormat, type ImageFormat } from './image-format.ts';
 
 /**
  * Validation and rendering of a pose image: what the thumbnail handler and savePoseWithThumbnail both run.
  * Thumbnails follow the reference: 400x400, fit cover, PNG quality 85.
  */
-export type ImageFormat = 'png' | 'jpeg' | 'webp';
-
-export const CONTENT_TYPES: Readonly<Record<ImageFormat, string>> = {
-  png: 'image/png',
-  jpeg: 'image/jpeg',
-  webp: 'image/webp',
-};
-
 export const THUMBNAIL_SIZE = 400;
 
 /** The reference's thumbnail encoding (its `quality` turns on palette quantisation). */
@@ -20,15 +13,6 @@ const THUMBNAIL_PNG: PngOptions = { quality: 85 };
 
 // One pose is rendered once: libvips' operation cache would only hold memory across invocations.
 sharp.cache(false);
-
-/** Format by magic bytes, never by name or declared type. */
-export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
-  const starts = (signature: number[], offset = 0) => signature.every((byte, i) => bytes[offset + i] === byte);
-  if (starts([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
-  if (starts([0xff, 0xd8, 0xff])) return 'jpeg';
-  if (starts([0x52, 0x49, 0x46, 0x46]) && starts([0x57, 0x45, 0x42, 0x50], 8)) return 'webp';
-  return undefined;
-}
 
 /** Image formats we recognise but do not accept (as opposed to bytes that are no image at all). */
 function isOtherImageFormat(bytes: Uint8Array): boolean {

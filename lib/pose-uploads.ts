@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { PoseStorageError, InvalidImageError, type RejectionReason } from './errors.ts';
 import { ID_PATTERN, newStagingKey, parseStagingKey, rejectionKey, stagingPrefix, thumbnailKey, type PoseRef } from './layout.ts';
-import { CONTENT_TYPES, renderPose } from './pose-image.ts';
+import { CONTENT_TYPES } from './image-format.ts';
+import { renderPose } from './pose-image.ts';
 import type { PoseStorage } from './pose-storage.ts';
 import type { WebhookNotifier } from './webhook.ts';
 

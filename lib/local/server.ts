@@ -1,0 +1,164 @@
+import { rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createHandler as createDeleteHandler } from '../../functions/delete.ts';
+import { createHandler as createPresignHandler } from '../../functions/presign.ts';
+import { createHandler as createStatusHandler } from '../../functions/status.ts';
+import { createHandler as createThumbnailHandler } from '../../functions/thumbnail.ts';
+import type { Config } from '../config.ts';
+import type { HttpHandler } from '../lambda/http-handler.ts';
+import { LOCAL_EVENT_SOURCE, type LocalObjectCreatedEvent } from '../lambda/object-events.ts';
+import { STAGING_PREFIX } from '../layout.ts';
+import type { Logger } from '../logger.ts';
+import { createServices, type Services } from '../services.ts';
+import { DirectoryStore } from '../storage/directory-store.ts';
+import { LOCAL_UPLOAD_PATH } from '../storage/upload-signature.ts';
+import { EventQueue } from './event-queue.ts';
+import { localContext, sendResult, toHttpEvent } from './lambda-bridge.ts';
+import { servePage } from './page.ts';
+import { serveStatic, STATIC_ROUTE } from './static-files.ts';
+import { receiveUpload } from './upload-receiver.ts';
+
+/**
+ * The local server: the deployed functions/* handlers behind node:http, a directory for the bucket, signed
+ * PUTs for presigned URLs and an in-process queue for object-created events. Routes, auth, CORS and errors
+ * are the handlers' own, so they are identical to the deployed API.
+ */
+export interface LocalServerOptions {
+  config: Config;
+  logger?: Logger;
+  /** Retry schedule of the thumbnail events (tests shorten it). */
+  eventBackoffMs?: number;
+}
+
+export interface LocalServer {
+  url: string;
+  services: Services;
+  events: EventQueue;
+  /** Stops taking requests, lets in-flight uploads and thumbnails finish, and closes. */
+  close(): Promise<void>;
+}
+
+/** Largest JSON body the API routes read (API Gateway allows 10 MB; ours are a few hundred bytes). */
+const MAX_API_BODY = 64 * 1024;
+
+export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
+  const { config } = options;
+  const { host } = config;
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host === '127.0.0.1' || host === '::1' || host === '0.0.0.0' ? 'localhost' : host}:${port}`;
+
+  const store = new DirectoryStore({ root: config.uploadPath, uploadBaseUrl: url });
+  const services = createServices({ config: { ...config, port }, store, ...(options.logger && { logger: options.logger }) });
+  const { logger } = services;
+  await services.storage.initializeLocalStorage();
+  await rm(path.join(config.uploadPath, '.tmp'), { recursive: true, force: true }); // half-written files of a crash
+
+  const handlers = {
+    presign: createPresignHandler(services),
+    status: createStatusHandler(services),
+    delete: createDeleteHandler(services),
+  };
+  const thumbnail = createThumbnailHandler(services);
+  const events = new EventQueue({
+    logger,
+    ...(options.eventBackoffMs !== undefined && { backoffMs: options.eventBackoffMs }),
+    deliver: async (key) => {
+      const event: LocalObjectCreatedEvent = { source: LOCAL_EVENT_SOURCE, keys: [key] };
+      await thumbnail(event, localContext('thumbnail'));
+    },
+  });
+
+  const inFlight = new Set<Promise<void>>();
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const work = route(request, response).catch((error: unknown) => {
+      logger.error(`[Storage] Local server error: ${error instanceof Error ? error.message : String(error)}`);
+      if (!response.headersSent) {
+        response.writeHead(500, { 'Content-Type': 'application/json' });
+        response.end(JSON.stringify({ error: { code: 'internal_error', message: 'Something went wrong on our side' } }));
+      } else response.destroy();
+    });
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  });
+
+  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const requestUrl = new URL(request.url ?? '/', url);
+    const { pathname } = requestUrl;
+    if (pathname.startsWith(LOCAL_UPLOAD_PATH)) {
+      const key = await receiveUpload(store, request, response, requestUrl);
+      if (key) events.enqueue(key);
+      return;
+    }
+    if (pathname.startsWith(STATIC_ROUTE) && (request.method === 'GET' || request.method === 'HEAD')) {
+      return serveStatic(store, request, response, pathname);
+    }
+    const handler = apiHandler(pathname, request.method ?? 'GET');
+    if (handler) return invoke(handler, request, response, requestUrl);
+    if (await servePage(request, response, pathname)) return;
+    sendResult(response, {
+      statusCode: 404,
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ error: { code: 'not_found', message: `No route for ${pathname}` } }),
+    });
+  }
+
+  /** The contract's routes, as API Gateway maps them (ANY routes reach the handler that answers 405). */
+  function apiHandler(pathname: string, method: string): HttpHandler | undefined {
+    if (pathname === '/uploads') return handlers.presign;
+    const segments = pathname.split('/').filter(Boolean);
+    if (segments[0] !== 'poses' || segments.length < 2 || segments.length > 3) return undefined;
+    if (segments.length === 2) return handlers.delete;
+    return method === 'DELETE' ? handlers.delete : handlers.status;
+  }
+
+  async function invoke(handler: HttpHandler, request: IncomingMessage, response: ServerResponse, requestUrl: URL): Promise<void> {
+    const body = await readBody(request, MAX_API_BODY);
+    if (body === 'too_large') {
+      return sendResult(response, {
+        statusCode: 413,
+        headers: { 'Content-Type': 'application/json', Connection: 'close' },
+        body: JSON.stringify({ error: { code: 'too_large', message: `Request bodies are limited to ${MAX_API_BODY} bytes` } }),
+      });
+    }
+    sendResult(response, await handler(toHttpEvent(request, requestUrl, body), localContext('api')));
+  }
+
+  // Uploads staged before a crash or a stop get their object-created event now.
+  for await (const object of store.list(STAGING_PREFIX)) events.enqueue(object.key);
+
+  logger.info(`[Storage] Local server listening on ${url}`, { url, uploadPath: config.uploadPath, auth: config.apiTokens.length > 0 });
+  return {
+    url,
+    services,
+    events,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await Promise.allSettled([...inFlight]);
+      await events.close();
+    },
+  };
+}
+
+async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | 'too_large'> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limit) return 'too_large';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return 'too_large';
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+

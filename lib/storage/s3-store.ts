@@ -27,6 +27,8 @@ export function createS3Client(r2: R2Config): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
+    // Without throwOnRequestTimeout the SDK only warns, and a hung connection would wait for the Lambda timeout.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true },
   });
 }
 
@@ -110,15 +112,19 @@ export class S3Store implements ObjectStore {
       ContentLength: options.contentLength,
     });
     // Both headers are signed, so the store refuses another type or size (R2 has no POST policy to do it).
+    // Content-Length is signed because the command sets it; the presigner leaves Content-Type unsigned unless
+    // it is listed here. SigV4 dates are whole seconds, so expiry is computed from the truncated time.
+    const signingDate = new Date(Math.floor(Date.now() / 1000) * 1000);
     const url = await getSignedUrl(this.#client, command, {
       expiresIn: options.expiresInSeconds,
-      signableHeaders: new Set(['content-type', 'content-length']),
+      signingDate,
+      signableHeaders: new Set(['content-type']),
     });
     return {
       url,
       method: 'PUT',
       headers: { 'Content-Type': options.contentType },
-      expiresAt: new Date(Date.now() + options.expiresInSeconds * 1000),
+      expiresAt: new Date(signingDate.getTime() + options.expiresInSeconds * 1000),
     };
   }
 

@@ -1,0 +1,175 @@
+/**
+ * A real S3-compatible server for tests: @20minutes/s3rver, in-process, on 127.0.0.1 and a random port, with a
+ * throwaway directory and one bucket. Signatures are checked (SigV4 headers and presigned URLs) exactly as the
+ * server implements them; nothing here relaxes that.
+ *
+ * The bucket-level requests of the current AWS SDK (ListObjectsV2, DeleteObjects) need the one-line fix in
+ * test/patches (applied by `npm install`'s postinstall): without it s3rver signs `/bucket` where the SDK signed
+ * `/bucket/`, and every such request fails with SignatureDoesNotMatch.
+ *
+ * Quirks worth knowing: s3rver lets unsigned (anonymous) requests through, and it answers every CORS preflight
+ * it accepts with `Access-Control-Allow-Origin: *`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { S3EventRecord } from 'aws-lambda';
+import type { R2Config } from '../../lib/config.ts';
+
+/** s3rver's hard-coded account (lib/models/account.js). */
+export const S3RVER_ACCESS_KEY_ID = 'S3RVER';
+export const S3RVER_SECRET_ACCESS_KEY = 'S3RVER';
+export const TEST_PUBLIC_URL = 'https://poses.example.test';
+
+/**
+ * One record of an s3rver object event: the S3 notification format, except that delete records carry no
+ * size or eTag, and that the key is not URL-encoded (real S3 encodes it, with `+` for spaces). s3rver emits
+ * ObjectCreated:Put / :Post / :Copy and ObjectRemoved:Delete; a multi-object delete (DeleteObjects) emits none.
+ */
+export type S3rverEventRecord = Omit<S3EventRecord, 's3'> & {
+  s3: Omit<S3EventRecord['s3'], 'object'> & {
+    object: { key: string; sequencer: string; size?: number; eTag?: string };
+  };
+};
+
+export interface CorsRule {
+  allowedOrigins: readonly string[];
+  allowedMethods: readonly ('GET' | 'PUT' | 'POST' | 'DELETE' | 'HEAD')[];
+  allowedHeaders?: readonly string[];
+  exposeHeaders?: readonly string[];
+  maxAgeSeconds?: number;
+}
+
+export interface S3TestServerOptions {
+  /** Default `poses-test`. */
+  bucket?: string;
+  /** The bucket's CORS configuration: a `<CORSConfiguration>` XML document, or rules to build one from. */
+  cors?: string | readonly CorsRule[];
+}
+
+export interface S3TestServer {
+  /** `http://127.0.0.1:<port>` */
+  endpoint: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** For createS3Client(): this server's endpoint, bucket and keys, and TEST_PUBLIC_URL. */
+  r2Config: R2Config;
+  /** Every object event so far, oldest first (clear it with `events.length = 0`). */
+  events: S3rverEventRecord[];
+  /** Calls `listener` for each later object event; returns the function that unsubscribes it. */
+  onEvent(listener: (record: S3rverEventRecord) => void): () => void;
+  /** Closes the server (dropping open connections) and removes its directory. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** The part of s3rver's (untyped, CommonJS) API used here. */
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+  on(event: 'event', listener: (event: { Records: S3rverEventRecord[] }) => void): unknown;
+  httpServer?: Server;
+}
+type S3rverConstructor = new (options: {
+  address: string;
+  port: number;
+  directory: string;
+  silent: boolean;
+  resetOnClose: boolean;
+  configureBuckets: { name: string; configs?: string[] }[];
+}) => S3rverInstance;
+
+const S3rver = createRequire(import.meta.url)('@20minutes/s3rver') as S3rverConstructor;
+
+/** Starts a server with one bucket. Call `stop()` when done (e.g. in afterAll). */
+export async function startS3Server(options: S3TestServerOptions = {}): Promise<S3TestServer> {
+  const bucket = options.bucket ?? 'poses-test';
+  const directory = await mkdtemp(path.join(tmpdir(), 's3rver-'));
+  const configs = options.cors === undefined ? [] : [typeof options.cors === 'string' ? options.cors : corsConfigXml(options.cors)];
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    directory,
+    // S3RVER_LOG=1 prints every request and server-side error (e.g. the cause of an InternalError).
+    silent: process.env.S3RVER_LOG !== '1',
+    resetOnClose: false,
+    configureBuckets: [{ name: bucket, configs }],
+  });
+
+  const events: S3rverEventRecord[] = [];
+  const listeners = new Set<(record: S3rverEventRecord) => void>();
+  server.on('event', (event) => {
+    for (const record of event.Records) {
+      events.push(record);
+      for (const listener of listeners) listener(record);
+    }
+  });
+
+  let address: AddressInfo;
+  try {
+    address = await server.run();
+  } catch (error) {
+    await rm(directory, { recursive: true, force: true });
+    throw error;
+  }
+  const endpoint = `http://127.0.0.1:${address.port}`;
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      const closing = server.close();
+      // Keep-alive sockets of SDK clients would otherwise hold close() open until they time out.
+      server.httpServer?.closeAllConnections();
+      await closing;
+      await rm(directory, { recursive: true, force: true });
+    })();
+    return stopped;
+  };
+
+  return {
+    endpoint,
+    bucket,
+    accessKeyId: S3RVER_ACCESS_KEY_ID,
+    secretAccessKey: S3RVER_SECRET_ACCESS_KEY,
+    r2Config: {
+      accountId: undefined,
+      endpoint,
+      accessKeyId: S3RVER_ACCESS_KEY_ID,
+      secretAccessKey: S3RVER_SECRET_ACCESS_KEY,
+      bucketName: bucket,
+      publicUrl: TEST_PUBLIC_URL,
+    },
+    events,
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    stop,
+  };
+}
+
+/** A `<CORSConfiguration>` document for s3rver's (or S3's) bucket CORS. */
+export function corsConfigXml(rules: readonly CorsRule[]): string {
+  const element = (name: string, values: readonly (string | number)[] = []) =>
+    values.map((value) => `<${name}>${escapeXml(String(value))}</${name}>`).join('');
+  const body = rules
+    .map(
+      (rule) =>
+        '<CORSRule>' +
+        element('AllowedOrigin', rule.allowedOrigins) +
+        element('AllowedMethod', rule.allowedMethods) +
+        element('AllowedHeader', rule.allowedHeaders) +
+        element('ExposeHeader', rule.exposeHeaders) +
+        element('MaxAgeSeconds', rule.maxAgeSeconds === undefined ? [] : [rule.maxAgeSeconds]) +
+        '</CORSRule>',
+    )
+    .join('');
+  return `<CORSConfiguration>${body}</CORSConfiguration>`;
+}
+
+function escapeXml(value: string): string {
+  return value.replace(/[<>&'"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}

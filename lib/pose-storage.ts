@@ -120,7 +120,8 @@ export class PoseStorage {
     try {
       await this.store.put(thumbnail, rendered.thumbnail, { contentType: PNG, cacheControl: PUBLISHED_CACHE_CONTROL });
     } catch (error) {
-      await this.store.delete([image]).catch(() => undefined);
+      // Remove the thumbnail too: on a re-save it would be the old image's, left without its image.
+      await this.store.delete([thumbnail, image]).catch(() => undefined);
       throw error;
     }
     this.#logSaved([image, thumbnail], pose);

@@ -75,7 +75,8 @@ export class DirectoryStore implements ObjectStore {
       const [body, info] = await Promise.all([readFile(file), stat(file)]);
       return { key, body, size: body.length, lastModified: info.mtime };
     } catch (error) {
-      if (isMissing(error)) return undefined;
+      // A directory is no object (as in head): `poses/{generationId}` is a prefix, not a key.
+      if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
       throw fileSystemError(error, file);
     }
   }
@@ -120,7 +121,13 @@ export class DirectoryStore implements ObjectStore {
       if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
       throw fileSystemError(error, directory);
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Sort by what each entry contributes to the keys (a directory's keys continue with "/"), so the walk
+    // yields keys in the same lexicographic order as S3 ("p-2/x" and "p.x/y" come before "p/z").
+    const sortName = (entry: { name: string; isDirectory(): boolean }) => (entry.isDirectory() ? `${entry.name}/` : entry.name);
+    entries.sort((a, b) => {
+      const [x, y] = [sortName(a), sortName(b)];
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
     for (const entry of entries) {
       if (!KEY_SEGMENT.test(entry.name) || (keyPrefix === '' && entry.name === TEMP_DIR)) continue;
       const file = path.join(directory, entry.name);

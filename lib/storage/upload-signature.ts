@@ -38,9 +38,16 @@ export function verifyUploadRequest(
   request: { pathname: string; searchParams: URLSearchParams; contentType: string; contentLength: number },
   now: Date = new Date(),
 ): { ok: true; grant: UploadGrant } | { ok: false; refusal: UploadRefusal } {
-  const expires = Number(request.searchParams.get('expires'));
+  // Only the canonical decimal form signUploadUrl writes: Number() alone would take a missing or empty
+  // parameter as 0 and accept " 123", "1e3" or "0x7b" as other spellings of a signed expiry.
+  const expiresParam = request.searchParams.get('expires') ?? '';
+  const expires = Number(expiresParam);
   const signature = request.searchParams.get('signature') ?? '';
-  if (!request.pathname.startsWith(LOCAL_UPLOAD_PATH) || !Number.isSafeInteger(expires) || !/^[0-9a-f]{64}$/.test(signature)) {
+  if (
+    !request.pathname.startsWith(LOCAL_UPLOAD_PATH) ||
+    !/^(0|[1-9][0-9]{0,14})$/.test(expiresParam) ||
+    !/^[0-9a-f]{64}$/.test(signature)
+  ) {
     return { ok: false, refusal: 'malformed' };
   }
   const grant: UploadGrant = {

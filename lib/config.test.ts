@@ -1,0 +1,277 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, parseConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+type Env = Record<string, string | undefined>;
+
+const ACCESS_KEY = 'AKIAACCESSKEYMARKER1';
+const SECRET_KEY = 'SecretAccessKeyMarker/abc+def0123456789';
+const TOKEN = 'api-token-marker-0123456789abcdef';
+
+/** A complete, valid r2 configuration. */
+const R2_ENV: Env = {
+  STORAGE_MODE: 'r2',
+  R2_ACCOUNT_ID: 'abc123def456',
+  R2_ACCESS_KEY_ID: ACCESS_KEY,
+  R2_SECRET_ACCESS_KEY: SECRET_KEY,
+  R2_BUCKET_NAME: 'lumiku-poses',
+  R2_PUBLIC_URL: 'https://poses.example.test',
+  API_TOKEN: TOKEN,
+};
+
+/** The ConfigError parseConfig throws for `env` (fails the test if it does not throw one). */
+function configError(env: Env): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`parseConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('parseConfig defaults', () => {
+  it('gives local mode with the documented defaults for an empty environment', () => {
+    expect(parseConfig({})).toEqual({
+      storageMode: 'local',
+      uploadPath: path.resolve('./uploads'),
+      r2: undefined,
+      apiTokens: [],
+      port: 3000,
+      host: '127.0.0.1',
+      uploadMaxBytes: 25 * 1024 * 1024,
+      uploadUrlTtlSeconds: 600,
+      maxInputPixels: 50_000_000,
+      allowedOrigins: ['*'],
+      webhook: undefined,
+    });
+    expect(DEFAULTS).toMatchObject({ STORAGE_MODE: 'local', UPLOAD_PATH: './uploads', PORT: 3000, HOST: '127.0.0.1' });
+  });
+
+  it('treats empty and blank values as unset', () => {
+    const blank = { STORAGE_MODE: '', UPLOAD_PATH: '  ', PORT: '', API_TOKEN: ' ', ALLOWED_ORIGINS: '', MAX_INPUT_PIXELS: '\t' };
+    expect(parseConfig(blank)).toEqual(parseConfig({}));
+  });
+
+  it('reads every variable', () => {
+    const config = parseConfig({
+      STORAGE_MODE: 'local',
+      UPLOAD_PATH: '/srv/uploads',
+      API_TOKEN: ` ${TOKEN} , ${TOKEN}-next `,
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      UPLOAD_MAX_BYTES: '1048576',
+      UPLOAD_URL_TTL_SECONDS: '60',
+      MAX_INPUT_PIXELS: '1000000',
+      ALLOWED_ORIGINS: 'https://app.example.test, http://localhost:5173',
+      READY_WEBHOOK_URL: 'https://hooks.example.test/pose-ready',
+      WEBHOOK_SECRET: 'webhook-secret-0123456789',
+    });
+    expect(config).toEqual({
+      storageMode: 'local',
+      uploadPath: '/srv/uploads',
+      r2: undefined,
+      apiTokens: [TOKEN, `${TOKEN}-next`],
+      port: 8080,
+      host: '0.0.0.0',
+      uploadMaxBytes: 1048576,
+      uploadUrlTtlSeconds: 60,
+      maxInputPixels: 1_000_000,
+      allowedOrigins: ['https://app.example.test', 'http://localhost:5173'],
+      webhook: { url: 'https://hooks.example.test/pose-ready', secret: 'webhook-secret-0123456789' },
+    });
+  });
+
+  it('accepts a loopback HOST without API_TOKEN, and any HOST with one', () => {
+    for (const host of ['127.0.0.1', '::1', 'localhost']) expect(parseConfig({ HOST: host }).host).toBe(host);
+    expect(parseConfig({ HOST: '0.0.0.0', API_TOKEN: TOKEN }).host).toBe('0.0.0.0');
+    expect(parseConfig({ ...R2_ENV, HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+  });
+
+  it('resolves a relative UPLOAD_PATH to an absolute path', () => {
+    expect(parseConfig({ UPLOAD_PATH: 'data/uploads' }).uploadPath).toBe(path.resolve('data/uploads'));
+  });
+
+  it('accepts the bounds of the numeric variables', () => {
+    expect(parseConfig({ PORT: '0' }).port).toBe(0); // any free port
+    expect(parseConfig({ PORT: '1' }).port).toBe(1);
+    expect(parseConfig({ PORT: '65535' }).port).toBe(65535);
+    expect(parseConfig({ UPLOAD_MAX_BYTES: String(5 * 1024 ** 3) }).uploadMaxBytes).toBe(5 * 1024 ** 3);
+    expect(parseConfig({ UPLOAD_URL_TTL_SECONDS: String(7 * 24 * 3600) }).uploadUrlTtlSeconds).toBe(7 * 24 * 3600);
+    expect(parseConfig({ MAX_INPUT_PIXELS: String(2 ** 32 - 1) }).maxInputPixels).toBe(2 ** 32 - 1);
+  });
+});
+
+describe('parseConfig in r2 mode', () => {
+  it('derives the endpoint from the account id', () => {
+    const config = parseConfig(R2_ENV);
+    expect(config.storageMode).toBe('r2');
+    expect(config.r2).toEqual({
+      accountId: 'abc123def456',
+      accessKeyId: ACCESS_KEY,
+      secretAccessKey: SECRET_KEY,
+      bucketName: 'lumiku-poses',
+      publicUrl: 'https://poses.example.test',
+      endpoint: 'https://abc123def456.r2.cloudflarestorage.com',
+    });
+    expect(config.apiTokens).toEqual([TOKEN]);
+    expect(config.allowedOrigins).toEqual([]); // no CORS origin unless configured
+  });
+
+  it('lets R2_ENDPOINT override the derived endpoint, with or without an account id', () => {
+    expect(parseConfig({ ...R2_ENV, R2_ENDPOINT: 'http://127.0.0.1:9000' }).r2?.endpoint).toBe('http://127.0.0.1:9000');
+    const withoutAccount = parseConfig({ ...R2_ENV, R2_ACCOUNT_ID: undefined, R2_ENDPOINT: 'https://s3.eu-west-1.amazonaws.com' });
+    expect(withoutAccount.r2?.endpoint).toBe('https://s3.eu-west-1.amazonaws.com');
+    expect(withoutAccount.r2?.accountId).toBeUndefined();
+  });
+
+  it.each(['R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY', 'R2_BUCKET_NAME', 'R2_PUBLIC_URL', 'API_TOKEN'])(
+    'requires %s',
+    (variable) => {
+      for (const value of [undefined, '', '   ']) {
+        const error = configError({ ...R2_ENV, [variable]: value });
+        expect(error.variable).toBe(variable);
+        expect(error.code).toBe('invalid_configuration');
+        expect(error.message).toMatch(new RegExp(`^${variable} is required when STORAGE_MODE=r2`));
+      }
+    },
+  );
+
+  it('requires R2_ACCOUNT_ID unless R2_ENDPOINT is set', () => {
+    const error = configError({ ...R2_ENV, R2_ACCOUNT_ID: undefined });
+    expect(error.variable).toBe('R2_ACCOUNT_ID');
+    expect(error.message).toMatch(/^R2_ACCOUNT_ID is required/);
+    expect(error.message).toContain('R2_ENDPOINT');
+  });
+
+  it('ignores the R2 variables in local mode', () => {
+    const config = parseConfig({ ...R2_ENV, STORAGE_MODE: 'local', API_TOKEN: undefined, R2_BUCKET_NAME: 'NOT A BUCKET' });
+    expect(config.r2).toBeUndefined();
+    expect(config.apiTokens).toEqual([]);
+  });
+});
+
+describe('parseConfig rejects invalid values, naming the variable', () => {
+  const WEBHOOK = { READY_WEBHOOK_URL: 'https://hooks.example.test/x', WEBHOOK_SECRET: 'webhook-secret-0123456789' };
+  const cases: Array<[variable: string, value: string, base: Env]> = [
+    ['STORAGE_MODE', 'R2', {}],
+    ['STORAGE_MODE', 's3', {}],
+    ['PORT', '65536', {}],
+    ['PORT', 'http', {}],
+    ['PORT', '80.5', {}],
+    ['PORT', '-1', {}],
+    ['PORT', '99999999999999999999', {}],
+    ['HOST', 'bad host!', {}],
+    ['HOST', 'a'.repeat(254), { API_TOKEN: TOKEN }],
+    ['HOST', '0.0.0.0', {}], // no auth without API_TOKEN: loopback only
+    ['HOST', 'example.test', {}],
+    ['UPLOAD_MAX_BYTES', '0', {}],
+    ['UPLOAD_MAX_BYTES', String(5 * 1024 ** 3 + 1), {}],
+    ['UPLOAD_MAX_BYTES', '25MB', {}],
+    ['UPLOAD_URL_TTL_SECONDS', '0', {}],
+    ['UPLOAD_URL_TTL_SECONDS', String(7 * 24 * 3600 + 1), {}],
+    ['UPLOAD_URL_TTL_SECONDS', '10m', {}],
+    ['MAX_INPUT_PIXELS', '0', {}],
+    ['MAX_INPUT_PIXELS', String(2 ** 32), {}],
+    ['MAX_INPUT_PIXELS', '1e6', {}],
+    ['ALLOWED_ORIGINS', 'app.example.test', {}],
+    ['ALLOWED_ORIGINS', 'https://app.example.test,ftp://files.example.test', {}],
+    ['ALLOWED_ORIGINS', '*, javascript:alert(1)', {}],
+    ['API_TOKEN', 'short', {}],
+    ['API_TOKEN', ',,', {}],
+    ['API_TOKEN', `${TOKEN},short`, {}],
+    ['READY_WEBHOOK_URL', 'hooks.example.test/x', { WEBHOOK_SECRET: WEBHOOK.WEBHOOK_SECRET }],
+    ['READY_WEBHOOK_URL', 'ftp://hooks.example.test/x', { WEBHOOK_SECRET: WEBHOOK.WEBHOOK_SECRET }],
+    ['READY_WEBHOOK_URL', 'javascript:alert(1)', { WEBHOOK_SECRET: WEBHOOK.WEBHOOK_SECRET }],
+    ['WEBHOOK_SECRET', 'too-short', WEBHOOK],
+    ['R2_ACCOUNT_ID', 'abc-123', R2_ENV],
+    ['R2_ACCOUNT_ID', 'a'.repeat(65), R2_ENV],
+    ['R2_BUCKET_NAME', 'Lumiku_Poses', R2_ENV],
+    ['R2_BUCKET_NAME', 'ab', R2_ENV],
+    ['R2_BUCKET_NAME', '-poses', R2_ENV],
+    ['R2_BUCKET_NAME', 'p'.repeat(64), R2_ENV],
+    ['R2_PUBLIC_URL', 'poses.example.test', R2_ENV],
+    ['R2_PUBLIC_URL', 'ftp://poses.example.test', R2_ENV],
+    ['R2_ENDPOINT', 'localhost:9000', R2_ENV],
+    ['R2_ENDPOINT', 's3://bucket', R2_ENV],
+  ];
+
+  it.each(cases)('%s=%j', (variable, value, base) => {
+    const error = configError({ ...base, [variable]: value });
+    expect(error.variable).toBe(variable);
+    expect(error.code).toBe('invalid_configuration');
+    expect(error.message.startsWith(`${variable} `)).toBe(true);
+    expect(error.message.length).toBeLessThan(300);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('covers every variable of the contract that can be invalid', () => {
+    const covered = new Set(cases.map(([variable]) => variable));
+    const all = [
+      'STORAGE_MODE', 'R2_ACCOUNT_ID', 'R2_BUCKET_NAME', 'R2_PUBLIC_URL', 'R2_ENDPOINT', 'API_TOKEN', 'PORT', 'HOST',
+      'UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'ALLOWED_ORIGINS', 'READY_WEBHOOK_URL', 'WEBHOOK_SECRET',
+    ];
+    expect(all.filter((variable) => !covered.has(variable))).toEqual([]);
+  });
+
+  it('shows a non-secret value that is wrong, bounded', () => {
+    expect(configError({ PORT: 'http' }).message).toContain('"http"');
+    const long = configError({ STORAGE_MODE: 'x'.repeat(500) }).message;
+    expect(long).not.toContain('x'.repeat(41));
+  });
+
+  it('requires WEBHOOK_SECRET when READY_WEBHOOK_URL is set', () => {
+    const error = configError({ READY_WEBHOOK_URL: 'https://hooks.example.test/x' });
+    expect(error.variable).toBe('WEBHOOK_SECRET');
+    expect(error.message).toMatch(/^WEBHOOK_SECRET is required when READY_WEBHOOK_URL is set/);
+  });
+});
+
+describe('secrets never appear in error messages', () => {
+  const secretLike = [ACCESS_KEY, SECRET_KEY, TOKEN, 'short-token', 'too-short', 'shortsecret', 'webhook-secret-0123456789'];
+
+  const failing: Array<[string, Env]> = [
+    ['API_TOKEN too short', { API_TOKEN: 'short-token' }],
+    ['API_TOKEN with one short token', { API_TOKEN: `${TOKEN},short-token` }],
+    ['API_TOKEN too short in r2 mode', { ...R2_ENV, API_TOKEN: 'short-token' }],
+    ['WEBHOOK_SECRET too short', { READY_WEBHOOK_URL: 'https://hooks.example.test/x', WEBHOOK_SECRET: 'too-short' }],
+    ['R2_ACCESS_KEY_ID blank', { ...R2_ENV, R2_ACCESS_KEY_ID: '   ' }],
+    ['R2_SECRET_ACCESS_KEY blank', { ...R2_ENV, R2_SECRET_ACCESS_KEY: '  ' }],
+    ['another variable invalid in r2 mode', { ...R2_ENV, R2_BUCKET_NAME: 'NOT_VALID' }],
+    ['another variable invalid with a webhook', { READY_WEBHOOK_URL: 'https://hooks.example.test/x', WEBHOOK_SECRET: 'webhook-secret-0123456789', PORT: 'x' }],
+    ['STORAGE_MODE invalid with every secret set', { ...R2_ENV, STORAGE_MODE: 'S3', WEBHOOK_SECRET: 'shortsecret' }],
+  ];
+
+  it.each(failing)('%s', (_, env) => {
+    const error = configError(env);
+    const shown = [error.message, String(error), error.stack ?? '', JSON.stringify(error)].join('\n');
+    for (const secret of secretLike) expect(shown).not.toContain(secret);
+    // A secret variable's value is never described at all (not even its first characters).
+    if (['API_TOKEN', 'WEBHOOK_SECRET', 'R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY'].includes(error.variable)) {
+      expect(error.message).not.toContain('(got');
+    }
+  });
+});
+
+describe('trailing slashes are removed from URLs', () => {
+  it('R2_PUBLIC_URL and R2_ENDPOINT', () => {
+    const config = parseConfig({ ...R2_ENV, R2_PUBLIC_URL: 'https://cdn.example.test/poses-bucket///', R2_ENDPOINT: 'http://127.0.0.1:9000/' });
+    expect(config.r2?.publicUrl).toBe('https://cdn.example.test/poses-bucket');
+    expect(config.r2?.endpoint).toBe('http://127.0.0.1:9000');
+    expect(parseConfig({ ...R2_ENV, R2_PUBLIC_URL: 'https://poses.example.test/' }).r2?.publicUrl).toBe('https://poses.example.test');
+  });
+
+  it('READY_WEBHOOK_URL', () => {
+    const config = parseConfig({ READY_WEBHOOK_URL: 'https://hooks.example.test/ready/', WEBHOOK_SECRET: 'webhook-secret-0123456789' });
+    expect(config.webhook?.url).toBe('https://hooks.example.test/ready');
+  });
+
+  it('ALLOWED_ORIGINS (a browser never sends an Origin with a slash)', () => {
+    expect(parseConfig({ ALLOWED_ORIGINS: 'https://app.example.test/, *, http://localhost:5173//' }).allowedOrigins).toEqual([
+      'https://app.example.test',
+      '*',
+      'http://localhost:5173',
+    ]);
+  });
+});

@@ -15,8 +15,7 @@
  *   - POSE_STORAGE_TARGET=s3: an AWS S3 bucket instead of R2, its object-created events (staging/) sent to
  *     the thumbnail function directly. The code talks to any S3 API through the R2_* variables, so the
  *     R2AccessKeyId / R2SecretAccessKey secrets then hold the keys of an IAM user allowed to use the bucket.
- *     Caveat: lib/storage/s3-store.ts signs requests for region "auto", which R2 accepts and AWS S3 does not;
- *     this target needs the client to sign for the bucket's region first.
+ *     R2_REGION is set to the bucket's region (R2 itself signs for "auto").
  *   - local: `sst dev` with STORAGE_MODE=local, or without the R2AccessKeyId secret. Nothing cloud-side is
  *     declared; `sst dev` starts the local server (`npm run dev`). `sst deploy` refuses STORAGE_MODE=local:
  *     deploying an empty app would remove the stage's resources.
@@ -338,7 +337,7 @@ export default $config({
       return {
         bucketName: bucket.name,
         publicUrl: setting('R2_PUBLIC_URL') ?? $interpolate`https://${bucket.nodes.bucket.bucketRegionalDomainName}`,
-        environment: { R2_ENDPOINT: $interpolate`https://s3.${region}.amazonaws.com` },
+        environment: { R2_ENDPOINT: $interpolate`https://s3.${region}.amazonaws.com`, R2_REGION: region },
         connect(thumbnail: sst.aws.Function) {
           bucket.notify({
             notifications: [

@@ -114,9 +114,15 @@ describe('parseConfig in r2 mode', () => {
       bucketName: 'lumiku-poses',
       publicUrl: 'https://poses.example.test',
       endpoint: 'https://abc123def456.r2.cloudflarestorage.com',
+      region: 'auto',
     });
     expect(config.apiTokens).toEqual([TOKEN]);
     expect(config.allowedOrigins).toEqual([]); // no CORS origin unless configured
+  });
+
+  it('signs for R2_REGION when set (AWS S3), "auto" otherwise, and refuses a malformed region', () => {
+    expect(parseConfig({ ...R2_ENV, R2_REGION: 'eu-west-1' }).r2?.region).toBe('eu-west-1');
+    expect(() => parseConfig({ ...R2_ENV, R2_REGION: 'EU West' })).toThrow(/^R2_REGION must be a region name/);
   });
 
   it('lets R2_ENDPOINT override the derived endpoint, with or without an account id', () => {
@@ -178,6 +184,7 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     ['ALLOWED_ORIGINS', 'app.example.test', {}],
     ['ALLOWED_ORIGINS', 'https://app.example.test,ftp://files.example.test', {}],
     ['ALLOWED_ORIGINS', '*, javascript:alert(1)', {}],
+    ['ALLOWED_ORIGINS', 'https://app.example.test/path', {}],
     ['API_TOKEN', 'short', {}],
     ['API_TOKEN', ',,', {}],
     ['API_TOKEN', `${TOKEN},short`, {}],

@@ -16,6 +16,8 @@ export interface R2Config {
   bucketName: string;
   publicUrl: string;
   endpoint: string;
+  /** Signing region: `auto` for R2; the bucket's region for AWS S3. */
+  region: string;
 }
 
 export interface WebhookConfig {
@@ -74,6 +76,7 @@ const schemas = {
   R2_BUCKET_NAME: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid bucket name (3-63 of a-z, 0-9, ".", "-")'),
   R2_PUBLIC_URL: httpUrl,
   R2_ENDPOINT: httpUrl,
+  R2_REGION: z.string().regex(/^[a-z0-9-]{1,32}$/, 'must be a region name such as "auto" or "eu-west-1"'),
   API_TOKEN: list.pipe(
     z
       .array(z.string().min(MIN_TOKEN_LENGTH, `must hold tokens of at least ${MIN_TOKEN_LENGTH} characters each`))
@@ -86,11 +89,14 @@ const schemas = {
   MAX_INPUT_PIXELS: integer(1, 2 ** 32 - 1),
   ALLOWED_ORIGINS: list.pipe(
     z.array(
-      z.union([
-        z.literal('*'),
+      z
+        .string()
         // Browsers send an Origin without a trailing slash, so "https://app.example.com/" must match it too.
-        z.url({ protocol: /^https?$/, error: 'must list "*" or http(s) origins' }).transform(withoutTrailingSlashes),
-      ]),
+        .transform(withoutTrailingSlashes)
+        .refine(
+          (origin) => origin === '*' || /^https?:\/\/[^/?#\s]+$/.test(origin),
+          'must list "*" or origins such as https://app.example.com (scheme, host and optional port)',
+        ),
     ),
   ),
   READY_WEBHOOK_URL: httpUrl,
@@ -135,6 +141,7 @@ function readR2(env: Env): R2Config {
   return {
     accountId,
     endpoint,
+    region: read(env, 'R2_REGION') ?? 'auto',
     accessKeyId: required(env, 'R2_ACCESS_KEY_ID', why),
     secretAccessKey: required(env, 'R2_SECRET_ACCESS_KEY', why),
     bucketName: required(env, 'R2_BUCKET_NAME', why),

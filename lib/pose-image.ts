@@ -1,4 +1,4 @@
-import sharp, { type PngOptions } from 'sharp';
+import type { PngOptions, Sharp } from 'sharp';
 import { InvalidImageError } from './errors.ts';
 import { sniffFormat, type ImageFormat } from './image-format.ts';
 
@@ -11,8 +11,20 @@ export const THUMBNAIL_SIZE = 400;
 /** The reference's thumbnail encoding (its `quality` turns on palette quantisation). */
 const THUMBNAIL_PNG: PngOptions = { quality: 85 };
 
-// One pose is rendered once: libvips' operation cache would only hold memory across invocations.
-sharp.cache(false);
+let sharpModule: Promise<typeof import('sharp')> | undefined;
+
+/**
+ * sharp (libvips, ~20 MB of native code) is loaded on first use, so the HTTP functions, which never decode an
+ * image, neither ship nor load it.
+ */
+async function loadSharp(): Promise<typeof import('sharp')> {
+  sharpModule ??= import('sharp').then((module) => {
+    // One pose is rendered once: libvips' operation cache would only hold memory across invocations.
+    module.default.cache(false);
+    return module;
+  });
+  return sharpModule;
+}
 
 /** Image formats we recognise but do not accept (as opposed to bytes that are no image at all). */
 function isOtherImageFormat(bytes: Uint8Array): boolean {
@@ -52,7 +64,8 @@ export async function renderPose(bytes: Uint8Array, options: RenderOptions): Pro
       ? new InvalidImageError('unsupported_format', 'Only PNG, JPEG and WebP images are accepted')
       : new InvalidImageError('not_an_image', `The data is not a PNG, JPEG or WebP image (${bytes.length} bytes)`);
   }
-  const input = () => sharp(bytes, { limitInputPixels: options.maxInputPixels, failOn: 'error' });
+  const { default: sharp } = await loadSharp();
+  const input = (): Sharp => sharp(bytes, { limitInputPixels: options.maxInputPixels, failOn: 'error' });
   try {
     const metadata = await input().metadata();
     const { width, height } = metadata;

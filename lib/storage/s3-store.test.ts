@@ -24,6 +24,7 @@ const SECRET = 'unit-SECRET-access-key-0123456789abcdef';
 const client = createS3Client({
   accountId: undefined,
   endpoint: 'http://127.0.0.1:9',
+  region: 'auto',
   accessKeyId: 'AKIAUNITTEST',
   secretAccessKey: SECRET,
   bucketName: BUCKET,

@@ -18,7 +18,7 @@ const DELETE_BATCH = 1000;
 /** An S3 client for R2 or any S3-compatible endpoint. */
 export function createS3Client(r2: R2Config): S3Client {
   return new S3Client({
-    region: 'auto',
+    region: r2.region,
     endpoint: r2.endpoint,
     credentials: { accessKeyId: r2.accessKeyId, secretAccessKey: r2.secretAccessKey },
     // Path-style works on R2, MinIO and test servers alike; virtual hosts need DNS per bucket.

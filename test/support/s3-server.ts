@@ -137,6 +137,7 @@ export async function startS3Server(options: S3TestServerOptions = {}): Promise<
     r2Config: {
       accountId: undefined,
       endpoint,
+      region: 'auto',
       accessKeyId: S3RVER_ACCESS_KEY_ID,
       secretAccessKey: S3RVER_SECRET_ACCESS_KEY,
       bucketName: bucket,

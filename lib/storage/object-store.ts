@@ -6,6 +6,8 @@ export interface ObjectInfo {
   key: string;
   size: number;
   lastModified: Date;
+  /** The store's checksum when it keeps one (S3/R2: the ETag, an MD5 hex digest for single-part uploads). */
+  etag?: string;
 }
 
 export interface StoredObject extends ObjectInfo {

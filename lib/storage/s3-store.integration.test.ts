@@ -2,6 +2,7 @@
  * The S3 adapter against a real S3-compatible server (s3rver, signatures checked), including what a browser
  * does with a presigned upload and everything the store must refuse.
  */
+import { createHash } from 'node:crypto';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -91,7 +92,12 @@ describe('S3Store against s3rver', () => {
     expect(object?.body.equals(body)).toBe(true);
     // Last-Modified has second precision.
     expect(object?.lastModified.getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
-    await expect(store.head(key)).resolves.toEqual({ key, size: 4096, lastModified: object?.lastModified });
+    // The ETag of a single-part upload is the MD5 of its bytes: what migrations compare to resume.
+    const md5 = createHash('md5').update(body).digest('hex');
+    await expect(store.head(key)).resolves.toEqual({ key, size: 4096, lastModified: object?.lastModified, etag: md5 });
+    const listed = [];
+    for await (const info of store.list(key)) listed.push(info);
+    expect(listed).toEqual([{ key, size: 4096, lastModified: object?.lastModified, etag: md5 }]);
 
     const head = await client.send(new HeadObjectCommand({ Bucket: server.bucket, Key: key }));
     expect(head.ContentType).toBe('image/webp');

@@ -69,7 +69,7 @@ export class S3Store implements ObjectStore {
     const response = await this.#sendOrMissing('head', key, () =>
       this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key })),
     );
-    return response && { key, size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0) };
+    return response && withEtag({ key, size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0) }, response.ETag);
   }
 
   async delete(keys: readonly string[]): Promise<void> {
@@ -96,7 +96,7 @@ export class S3Store implements ObjectStore {
       for await (const page of pages) {
         for (const object of page.Contents ?? []) {
           if (object.Key === undefined) continue;
-          yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
+          yield withEtag({ key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) }, object.ETag);
         }
       }
     } catch (error) {
@@ -145,6 +145,11 @@ export class S3Store implements ObjectStore {
       throw s3Error(error, operation, key);
     }
   }
+}
+
+/** S3 quotes its ETags; the digest is what callers compare. */
+function withEtag(info: ObjectInfo, etag: string | undefined): ObjectInfo {
+  return etag ? { ...info, etag: etag.replace(/"/g, '') } : info;
 }
 
 function isMissing(error: unknown): boolean {

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -116,6 +116,16 @@ describe('PoseStorage on a directory', () => {
   });
 
   describe('savePoseWithThumbnail', () => {
+    it('removes the rejection record of an earlier upload, which would otherwise shadow the saved pose', async () => {
+      const record = path.join(dir, 'rejections', 'gen_r', 'pose_r.json');
+      await mkdir(path.dirname(record), { recursive: true });
+      await writeFile(record, JSON.stringify({ reason: 'not_an_image', message: 'x', rejectedAt: new Date().toISOString() }));
+
+      await storage.savePoseWithThumbnail({ imageBuffer: corpusPng, generationId: 'gen_r', poseId: 'pose_r' });
+
+      expect(await filesUnder(dir)).toEqual(['poses/gen_r/pose_r.png', 'poses/gen_r/pose_r_thumb.png']);
+    });
+
     it('saves a real PNG as is and its 400x400 thumbnail, with local URLs and the reference log line', async () => {
       const urls = await storage.savePoseWithThumbnail({ imageBuffer: corpusPng, generationId: 'gen_abc123', poseId: 'pose_xyz789' });
 

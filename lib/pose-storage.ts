@@ -112,7 +112,10 @@ export class PoseStorage {
     }
   }
 
-  /** Publishes a rendered pose: image first, thumbnail last, so a thumbnail never exists without its image. */
+  /**
+   * Publishes a rendered pose: image first, thumbnail last, so a thumbnail never exists without its image;
+   * then removes any rejection record of an earlier upload, which would otherwise shadow it in the status.
+   */
   async publish(pose: PoseRef, rendered: RenderedPose): Promise<PoseUrls> {
     const image = imageKey(pose);
     const thumbnail = thumbnailKey(pose);
@@ -124,6 +127,7 @@ export class PoseStorage {
       await this.store.delete([thumbnail, image]).catch(() => undefined);
       throw error;
     }
+    await this.store.delete([rejectionKey(pose)]);
     this.#logSaved([image, thumbnail], pose);
     return this.urlsOf(pose);
   }

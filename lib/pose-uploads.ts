@@ -91,20 +91,22 @@ export class PoseUploads {
   }
 
   /**
-   * Where a pose stands. A staged upload is newer than anything published or rejected, so it wins;
-   * undefined when nothing is known of the pose.
+   * Where a pose stands. A staged upload is newer than anything published or rejected, so it wins. A
+   * rejection record is newer than what is published (publishing removes it before the staging object is
+   * removed), so an invalid re-upload of a published pose reports rejected, not the earlier image as ready.
+   * Undefined when nothing is known of the pose.
    */
   async getStatus(pose: PoseRef): Promise<PoseStatus | undefined> {
     const { store } = this.#storage;
     for await (const _staged of store.list(stagingPrefix(pose))) return { ...pose, status: 'pending' };
-    if (await store.head(thumbnailKey(pose))) {
-      const { imageUrl, thumbnailUrl } = this.#storage.urlsOf(pose);
-      return { ...pose, status: 'ready', imageUrl, thumbnailUrl };
-    }
     const rejection = await store.get(rejectionKey(pose));
     if (rejection) {
       const record = rejectionRecordSchema.safeParse(safeJson(rejection.body));
       return { ...pose, status: 'rejected', reason: record.success ? record.data.reason : 'corrupt_image' };
+    }
+    if (await store.head(thumbnailKey(pose))) {
+      const { imageUrl, thumbnailUrl } = this.#storage.urlsOf(pose);
+      return { ...pose, status: 'ready', imageUrl, thumbnailUrl };
     }
     return undefined;
   }
@@ -130,7 +132,6 @@ export class PoseUploads {
     try {
       const rendered = await renderPose(bytes, { maxInputPixels: config.maxInputPixels });
       const { imageUrl, thumbnailUrl } = await this.#storage.publish(pose, rendered);
-      await store.delete([rejectionKey(pose)]);
       return { ...pose, status: 'ready', imageUrl, thumbnailUrl };
     } catch (error) {
       if (!(error instanceof InvalidImageError)) throw error;

@@ -1,0 +1,247 @@
+/**
+ * `DELETE /poses/{generationId}/{poseId}` and `DELETE /poses/{generationId}` (functions/delete.ts) with a
+ * mocked S3 client: which keys are deleted, 204 also when nothing existed, 503 (logged) when the store fails.
+ */
+import { DeleteObjectsCommand, ListObjectsV2Command, type ListObjectsV2CommandInput, S3ServiceException } from '@aws-sdk/client-s3';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-vitest/extend';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../lib/config.ts';
+import type { HttpResult } from '../lib/lambda/http-handler.ts';
+import { createLogger } from '../lib/logger.ts';
+import { createServices } from '../lib/services.ts';
+import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { bearer, captureLogs, httpEvent, lambdaContext, r2TestEnv, TEST_BUCKET, TEST_ORIGIN, TEST_TOKENS } from '../test/support/http-events.ts';
+import { createHandler } from './delete.ts';
+
+const config = parseConfig(r2TestEnv());
+const client = createS3Client(config.r2!);
+const s3 = mockClient(client);
+const logs = captureLogs();
+const handler = createHandler(createServices({ config, store: new S3Store(client, TEST_BUCKET), logger: createLogger(logs.sink) }));
+
+const UUID_A = '0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11';
+const UUID_B = '9f1e2d3c-4b5a-4697-8877-665544332211';
+
+/** The store's objects, by key: listings answer from it, by prefix. */
+let objects: string[] = [];
+
+beforeEach(() => {
+  s3.reset();
+  logs.lines.length = 0;
+  objects = [];
+  s3.on(ListObjectsV2Command).callsFake((input: ListObjectsV2CommandInput) => {
+    const keys = objects.filter((key) => key.startsWith(input.Prefix ?? ''));
+    return { Contents: keys.map((Key) => ({ Key, Size: 1 })), KeyCount: keys.length, IsTruncated: false };
+  });
+  s3.on(DeleteObjectsCommand).resolves({});
+});
+
+function serviceError(name: string, httpStatusCode: number): S3ServiceException {
+  return new S3ServiceException({ name, message: name, $fault: httpStatusCode >= 500 ? 'server' : 'client', $metadata: { httpStatusCode } });
+}
+
+function del(path: string, options: { headers?: Record<string, string>; method?: string; pathParameters?: Record<string, string> } = {}): APIGatewayProxyEventV2 {
+  return httpEvent({
+    method: options.method ?? 'DELETE',
+    path,
+    headers: options.headers ?? bearer(TEST_TOKENS[0]),
+    ...(options.pathParameters && { pathParameters: options.pathParameters }),
+  });
+}
+
+const invoke = (event: APIGatewayProxyEventV2): Promise<HttpResult> => handler(event, lambdaContext());
+
+function header(result: HttpResult, name: string): string | undefined {
+  const entry = Object.entries(result.headers ?? {}).find(([key]) => key.toLowerCase() === name.toLowerCase());
+  return entry === undefined ? undefined : String(entry[1]);
+}
+
+function expectError(result: HttpResult, statusCode: number, code: string): void {
+  expect(result.statusCode).toBe(statusCode);
+  expect(header(result, 'content-type')).toBe('application/json');
+  expect(JSON.parse(String(result.body))).toEqual({ error: { code, message: expect.any(String) } });
+  expect(String(result.body)).not.toMatch(/\n\s+at |stack|node_modules/);
+  expect(header(result, 'x-content-type-options')).toBe('nosniff');
+}
+
+function expect204(result: HttpResult): void {
+  expect(result.statusCode).toBe(204);
+  expect(result.body ?? '').toBe('');
+  expect(header(result, 'x-content-type-options')).toBe('nosniff');
+}
+
+/** Every key sent to DeleteObjects, in order. */
+function deletedKeys(): string[] {
+  return s3
+    .commandCalls(DeleteObjectsCommand)
+    .flatMap((call) => call.args[0].input.Delete?.Objects?.map((object) => object.Key ?? '') ?? []);
+}
+
+describe('DELETE /poses/{generationId}/{poseId}', () => {
+  it.each([
+    ['function URL', undefined],
+    ['API Gateway', { generationId: 'gen_1', poseId: 'pose-1' }],
+  ])('204 via %s: image, thumbnail, rejection record and every staged upload are deleted', async (_, pathParameters) => {
+    objects = [
+      'poses/gen_1/pose-1.png',
+      'poses/gen_1/pose-1_thumb.png',
+      `staging/gen_1/pose-1/${UUID_A}`,
+      `staging/gen_1/pose-1/${UUID_B}`,
+      'poses/gen_1/pose-10.png',
+      `staging/gen_1/pose-10/${UUID_A}`,
+    ];
+    expect204(await invoke(del('/poses/gen_1/pose-1', pathParameters ? { pathParameters } : {})));
+
+    expect(s3).toHaveReceivedCommandWith(ListObjectsV2Command, { Bucket: TEST_BUCKET, Prefix: 'staging/gen_1/pose-1/' });
+    expect(s3).toHaveReceivedCommandWith(DeleteObjectsCommand, { Bucket: TEST_BUCKET });
+    expect(deletedKeys().sort()).toEqual(
+      [
+        'poses/gen_1/pose-1.png',
+        'poses/gen_1/pose-1_thumb.png',
+        'rejections/gen_1/pose-1.json',
+        `staging/gen_1/pose-1/${UUID_A}`,
+        `staging/gen_1/pose-1/${UUID_B}`,
+      ].sort(),
+    );
+  });
+
+  it('204 when nothing existed (the pose keys are still deleted, idempotently)', async () => {
+    expect204(await invoke(del('/poses/gen_1/pose-1')));
+    expect(deletedKeys().sort()).toEqual(['poses/gen_1/pose-1.png', 'poses/gen_1/pose-1_thumb.png', 'rejections/gen_1/pose-1.json']);
+  });
+
+  it('204 when the store reports some keys as already gone (NoSuchKey)', async () => {
+    s3.on(DeleteObjectsCommand).resolves({ Errors: [{ Key: 'poses/gen_1/pose-1.png', Code: 'NoSuchKey' }] });
+    expect204(await invoke(del('/poses/gen_1/pose-1')));
+  });
+
+  it.each([
+    ['SlowDown (503) on DeleteObjects', () => s3.on(DeleteObjectsCommand).rejects(serviceError('SlowDown', 503))],
+    ['ServiceUnavailable (503) on the listing', () => s3.on(ListObjectsV2Command).rejects(serviceError('ServiceUnavailable', 503))],
+    ['AccessDenied (403)', () => s3.on(DeleteObjectsCommand).rejects(serviceError('AccessDenied', 403))],
+  ])('503 with Retry-After, logged, when the store fails with %s', async (_, fail) => {
+    fail();
+    const result = await invoke(del('/poses/gen_1/pose-1'));
+    expectError(result, 503, 'storage_unavailable');
+    expect(header(result, 'retry-after')).toBe('5');
+    expect(logs.lines.filter((line) => line.level !== 'info').length).toBeGreaterThan(0);
+    expect(logs.lines.some((line) => /Failed to delete pose/.test(line.message))).toBe(true);
+  });
+
+  it('503 when DeleteObjects answers per-key errors other than NoSuchKey', async () => {
+    s3.on(DeleteObjectsCommand).resolves({ Errors: [{ Key: 'poses/gen_1/pose-1.png', Code: 'InternalError' }] });
+    expectError(await invoke(del('/poses/gen_1/pose-1')), 503, 'storage_unavailable');
+  });
+});
+
+describe('DELETE /poses/{generationId}', () => {
+  it.each([
+    ['function URL', undefined],
+    ['API Gateway', { generationId: 'gen_1' }],
+  ])('204 via %s: everything of the generation (public, staging, rejections) and nothing else', async (_, pathParameters) => {
+    objects = [
+      'poses/gen_1/a.png',
+      'poses/gen_1/a_thumb.png',
+      'poses/gen_1/b.png',
+      `staging/gen_1/c/${UUID_A}`,
+      'rejections/gen_1/d.json',
+      'poses/gen_10/a.png',
+      'poses/gen_2/a.png',
+    ];
+    expect204(await invoke(del('/poses/gen_1', pathParameters ? { pathParameters } : {})));
+    for (const prefix of ['poses/gen_1/', 'staging/gen_1/', 'rejections/gen_1/']) {
+      expect(s3).toHaveReceivedCommandWith(ListObjectsV2Command, { Bucket: TEST_BUCKET, Prefix: prefix });
+    }
+    expect(deletedKeys().sort()).toEqual(
+      ['poses/gen_1/a.png', 'poses/gen_1/a_thumb.png', 'poses/gen_1/b.png', `staging/gen_1/c/${UUID_A}`, 'rejections/gen_1/d.json'].sort(),
+    );
+  });
+
+  it('204 when the generation is empty, without a DeleteObjects call', async () => {
+    expect204(await invoke(del('/poses/gen_1')));
+    expect(s3).not.toHaveReceivedCommand(DeleteObjectsCommand);
+  });
+
+  it('deletes in batches of at most 1,000 keys', async () => {
+    objects = Array.from({ length: 1500 }, (_, i) => `poses/gen_1/p${i}.png`);
+    expect204(await invoke(del('/poses/gen_1')));
+    const batches = s3.commandCalls(DeleteObjectsCommand).map((call) => call.args[0].input.Delete?.Objects?.length);
+    expect(batches).toEqual([1000, 500]);
+    expect(new Set(deletedKeys()).size).toBe(1500);
+  });
+
+  it('503, logged, when the store fails', async () => {
+    objects = ['poses/gen_1/a.png'];
+    s3.on(DeleteObjectsCommand).rejects(serviceError('SlowDown', 503));
+    expectError(await invoke(del('/poses/gen_1')), 503, 'storage_unavailable');
+    expect(logs.lines.some((line) => /Failed to delete generation/.test(line.message))).toBe(true);
+  });
+});
+
+describe('DELETE: errors, auth, CORS', () => {
+  it.each([
+    '/poses/..',
+    '/poses/%2e%2e',
+    '/poses/gen_1/..',
+    '/poses/gen_1/%2E%2E',
+    '/poses/gen%2F1',
+    '/poses/gen_1/p%00',
+    '/poses/g%C3%A9n',
+    `/poses/${'g'.repeat(129)}`,
+    '/poses/',
+    '/poses',
+    '/',
+  ])('400 invalid_request for %s, and nothing is listed or deleted', async (path) => {
+    expectError(await invoke(del(path)), 400, 'invalid_request');
+    expect(s3.calls()).toHaveLength(0);
+  });
+
+  it('400 for an empty pose id: `/poses/{generationId}/` never deletes the whole generation', async () => {
+    objects = ['poses/gen_1/a.png'];
+    expectError(await invoke(del('/poses/gen_1/')), 400, 'invalid_request');
+    expect(s3.calls()).toHaveLength(0);
+  });
+
+  it('400 for bad API Gateway path parameters', async () => {
+    expectError(await invoke(del('/poses/x', { pathParameters: { generationId: '../../etc' } })), 400, 'invalid_request');
+    expectError(await invoke(del('/poses/x/y', { pathParameters: { generationId: 'ok', poseId: 'a/b' } })), 400, 'invalid_request');
+    expect(s3.calls()).toHaveLength(0);
+  });
+
+  it.each([
+    ['no token', {}],
+    ['a wrong token', bearer('wrong-token-0123456789abcdef')],
+    ['a lower-case scheme and the right token', { authorization: `bearer-${TEST_TOKENS[0]}` }],
+  ])('401 with %s, and nothing is deleted', async (_, headers) => {
+    objects = ['poses/gen_1/pose-1.png'];
+    expectError(await invoke(del('/poses/gen_1/pose-1', { headers })), 401, 'unauthorized');
+    expectError(await invoke(del('/poses/gen_1', { headers })), 401, 'unauthorized');
+    expect(s3.calls()).toHaveLength(0);
+  });
+
+  it('accepts the second (rotation) token', async () => {
+    expect204(await invoke(del('/poses/gen_1/pose-1', { headers: bearer(TEST_TOKENS[1]) })));
+  });
+
+  it.each(['GET', 'POST', 'PUT'])('405 for %s with Allow: DELETE, and nothing is deleted', async (method) => {
+    const result = await invoke(del('/poses/gen_1/pose-1', { method }));
+    expectError(result, 405, 'method_not_allowed');
+    expect(header(result, 'allow')).toBe('DELETE');
+    expect(s3.calls()).toHaveLength(0);
+  });
+
+  it('answers preflight with 204 and CORS headers for the allowed origin only, without deleting', async () => {
+    const preflight = await invoke(
+      del('/poses/gen_1/pose-1', { method: 'OPTIONS', headers: { origin: TEST_ORIGIN, 'access-control-request-method': 'DELETE' } }),
+    );
+    expect204(preflight);
+    expect(header(preflight, 'access-control-allow-origin')).toBe(TEST_ORIGIN);
+    expect(header(preflight, 'access-control-allow-methods')).toContain('DELETE');
+    const other = await invoke(del('/poses/gen_1/pose-1', { method: 'OPTIONS', headers: { origin: 'https://evil.example.test' } }));
+    expect204(other);
+    expect(header(other, 'access-control-allow-origin')).toBeUndefined();
+    expect(s3.calls()).toHaveLength(0);
+  });
+});

@@ -1,0 +1,499 @@
+/**
+ * The thumbnail handler (functions/thumbnail.ts) with a mocked S3 client backed by an in-memory bucket:
+ * every event kind it accepts, what it publishes or rejects, what a transient failure does per delivery kind,
+ * and the HTTP entry used by the R2 forwarder.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  DeleteObjectsCommand,
+  type DeleteObjectsCommandInput,
+  GetObjectCommand,
+  type GetObjectCommandInput,
+  type GetObjectCommandOutput,
+  HeadObjectCommand,
+  type HeadObjectCommandInput,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandInput,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-vitest/extend';
+import sharp from 'sharp';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../lib/config.ts';
+import type { HttpResult } from '../lib/lambda/http-handler.ts';
+import { createLogger } from '../lib/logger.ts';
+import { createServices } from '../lib/services.ts';
+import { PUBLISHED_CACHE_CONTROL } from '../lib/storage/object-store.ts';
+import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { signWebhookBody } from '../lib/webhook.ts';
+import {
+  bearer,
+  captureLogs,
+  encodeS3EventKey,
+  httpEvent,
+  lambdaContext,
+  localEvent,
+  queueBatch,
+  r2Notification,
+  r2TestEnv,
+  s3Event,
+  s3Record,
+  sqsEvent,
+  sqsRecord,
+  TEST_BUCKET,
+  TEST_PUBLIC_URL,
+  TEST_TOKENS,
+} from '../test/support/http-events.ts';
+import { createHandler, type ThumbnailResult } from './thumbnail.ts';
+
+const config = parseConfig(r2TestEnv({ MAX_INPUT_PIXELS: '1000000' }));
+const client = createS3Client(config.r2!);
+const s3 = mockClient(client);
+const logs = captureLogs();
+const services = createServices({ config, store: new S3Store(client, TEST_BUCKET), logger: createLogger(logs.sink) });
+const handler = createHandler(services);
+
+/** The in-memory bucket the mocked client answers from. */
+const bucket = new Map<string, { body: Buffer; contentType?: string | undefined; cacheControl?: string | undefined }>();
+
+function serviceError(name: string, httpStatusCode: number): S3ServiceException {
+  return new S3ServiceException({ name, message: name, $fault: httpStatusCode >= 500 ? 'server' : 'client', $metadata: { httpStatusCode } });
+}
+const slowDown = () => serviceError('SlowDown', 503);
+
+function fakeBucket(): void {
+  s3.on(GetObjectCommand).callsFake((input: GetObjectCommandInput) => {
+    const object = bucket.get(input.Key ?? '');
+    if (!object) throw new NoSuchKey({ message: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+    const bytes = new Uint8Array(object.body);
+    return { Body: { transformToByteArray: () => Promise.resolve(bytes) } as unknown as GetObjectCommandOutput['Body'], ContentLength: bytes.length };
+  });
+  s3.on(HeadObjectCommand).callsFake((input: HeadObjectCommandInput) => {
+    const object = bucket.get(input.Key ?? '');
+    if (!object) throw new NotFound({ message: 'NotFound', $metadata: { httpStatusCode: 404 } });
+    return { ContentLength: object.body.length };
+  });
+  s3.on(PutObjectCommand).callsFake((input: PutObjectCommandInput) => {
+    bucket.set(input.Key ?? '', { body: Buffer.from(input.Body as Uint8Array), contentType: input.ContentType, cacheControl: input.CacheControl });
+    return {};
+  });
+  s3.on(DeleteObjectsCommand).callsFake((input: DeleteObjectsCommandInput) => {
+    for (const object of input.Delete?.Objects ?? []) bucket.delete(object.Key ?? '');
+    return {};
+  });
+  s3.on(ListObjectsV2Command).callsFake((input: ListObjectsV2CommandInput) => {
+    const keys = [...bucket.keys()].filter((key) => key.startsWith(input.Prefix ?? '')).sort();
+    return { Contents: keys.map((Key) => ({ Key, Size: bucket.get(Key)?.body.length ?? 0 })), KeyCount: keys.length };
+  });
+}
+
+let png: Buffer;
+let rotatedJpeg: Buffer;
+let webp: Buffer;
+let gif: Buffer;
+let tooManyPixels: Buffer;
+let uuidCounter = 0;
+
+beforeAll(async () => {
+  const create = (width: number, height: number) =>
+    sharp({ create: { width, height, channels: 3, background: { r: 200, g: 60, b: 30 } } });
+  png = await create(640, 480).png().toBuffer();
+  // Stored 60x40 with EXIF orientation 6 (rotate 90°): upright it is 40x60.
+  rotatedJpeg = await create(60, 40).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  webp = await create(300, 500).webp().toBuffer();
+  gif = await create(10, 10).gif().toBuffer();
+  tooManyPixels = await create(1001, 1000).png().toBuffer();
+});
+
+beforeEach(() => {
+  s3.reset();
+  bucket.clear();
+  logs.lines.length = 0;
+  fakeBucket();
+});
+
+/** A fresh staging key of the pose, holding `bytes`. */
+function stage(generationId: string, poseId: string, bytes: Buffer): string {
+  uuidCounter += 1;
+  const key = `staging/${generationId}/${poseId}/00000000-0000-4000-8000-${String(uuidCounter).padStart(12, '0')}`;
+  bucket.set(key, { body: bytes });
+  return key;
+}
+
+const keysUnder = (prefix: string): string[] => [...bucket.keys()].filter((key) => key.startsWith(prefix)).sort();
+const invoke = (event: unknown): Promise<unknown> => handler(event, lambdaContext());
+
+async function expectPublished(generationId: string, poseId: string, source?: Buffer): Promise<void> {
+  const image = bucket.get(`poses/${generationId}/${poseId}.png`);
+  const thumbnail = bucket.get(`poses/${generationId}/${poseId}_thumb.png`);
+  expect(image, 'image published').toBeDefined();
+  expect(thumbnail, 'thumbnail published').toBeDefined();
+  expect(image?.contentType).toBe('image/png');
+  expect(thumbnail?.contentType).toBe('image/png');
+  expect(image?.cacheControl).toBe(PUBLISHED_CACHE_CONTROL);
+  if (source) expect(image?.body.equals(source)).toBe(true);
+  expect((await sharp(image?.body).metadata()).format).toBe('png');
+  const thumb = await sharp(thumbnail?.body).metadata();
+  expect([thumb.format, thumb.width, thumb.height]).toEqual(['png', 400, 400]);
+  expect(keysUnder(`staging/${generationId}/${poseId}/`)).toEqual([]);
+  expect(bucket.has(`rejections/${generationId}/${poseId}.json`)).toBe(false);
+}
+
+/** Nothing of the pose is public. */
+function expectNothingPublished(generationId: string, poseId: string): void {
+  expect(bucket.has(`poses/${generationId}/${poseId}.png`)).toBe(false);
+  expect(bucket.has(`poses/${generationId}/${poseId}_thumb.png`)).toBe(false);
+}
+
+describe('thumbnail handler: S3 events delivered directly', () => {
+  it('publishes a PNG byte for byte with a 400x400 thumbnail, then removes the staging object', async () => {
+    const key = stage('gen_1', 'pose-1', png);
+    expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
+    await expectPublished('gen_1', 'pose-1', png);
+    expect(s3).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: TEST_BUCKET, Key: key });
+    expect(s3).toHaveReceivedCommandWith(DeleteObjectsCommand, { Bucket: TEST_BUCKET, Delete: { Objects: [{ Key: key }], Quiet: true } });
+  });
+
+  it('converts a JPEG to PNG with its EXIF orientation applied, and a WebP', async () => {
+    const jpegKey = stage('gen_1', 'jpeg', rotatedJpeg);
+    const webpKey = stage('gen_1', 'webp', webp);
+    expect(await invoke(s3Event(jpegKey, webpKey))).toEqual({ batchItemFailures: [], processed: 2 });
+    await expectPublished('gen_1', 'jpeg');
+    await expectPublished('gen_1', 'webp');
+    const upright = await sharp(bucket.get('poses/gen_1/jpeg.png')?.body).metadata();
+    expect([upright.width, upright.height, upright.orientation ?? 1]).toEqual([40, 60, 1]);
+    const converted = await sharp(bucket.get('poses/gen_1/webp.png')?.body).metadata();
+    expect([converted.format, converted.width, converted.height]).toEqual(['png', 300, 500]);
+  });
+
+  it('decodes URL-encoded keys (%xx, and + for a space)', async () => {
+    const key = stage('gen_1', 'pose-1', png);
+    // Every character encoded, slashes included.
+    const encoded = [...key].map((ch) => `%${ch.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`).join('');
+    expect(await invoke({ Records: [s3Record(encoded)] })).toEqual({ batchItemFailures: [], processed: 1 });
+    await expectPublished('gen_1', 'pose-1', png);
+
+    // `+` is a space: "pose+2" names "pose 2", which is no staging key (an id has no spaces) and is ignored,
+    // even though an object "pose+2" exists.
+    const plusKey = stage('gen_1', 'pose+2', png);
+    const result = await invoke({ Records: [s3Record(plusKey)] });
+    expect(result).toEqual({ batchItemFailures: [], processed: 1 });
+    expect(s3).not.toHaveReceivedCommandWith(GetObjectCommand, { Key: plusKey });
+    expect(logs.lines).toContainEqual(expect.objectContaining({ key: plusKey.replace('+', ' ') }));
+    expect(bucket.has(plusKey)).toBe(true);
+  });
+
+  it('skips a record whose key is not valid URL encoding, and still processes the others', async () => {
+    const key = stage('gen_1', 'pose-1', png);
+    const result = await invoke({ Records: [s3Record('staging/%E0%A4%A'), s3Record(encodeS3EventKey(key))] });
+    expect(result).toEqual({ batchItemFailures: [], processed: 1 });
+    await expectPublished('gen_1', 'pose-1');
+    expect(logs.lines.some((line) => line.level === 'warn' && /Skipped/.test(line.message))).toBe(true);
+  });
+
+  it.each([
+    'poses/gen_1/pose-1_thumb.png',
+    'poses/gen_1/pose-1.png',
+    'rejections/gen_1/pose-1.json',
+    'staging/gen_1/pose-1',
+    'staging/gen_1/pose-1/not-a-uuid',
+    'staging/../poses/gen_1/00000000-0000-4000-8000-000000000001',
+    'staging/gen_1/pose-1/00000000-0000-4000-8000-000000000001/extra',
+    'other/file.png',
+  ])('ignores %s (outside the staging layout): nothing is read or written', async (key) => {
+    bucket.set(key, { body: png });
+    expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
+    expect(s3).not.toHaveReceivedCommand(GetObjectCommand);
+    expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+    expect(s3).not.toHaveReceivedCommand(DeleteObjectsCommand);
+  });
+
+  it('ignores removal events and S3 test events', async () => {
+    const key = stage('gen_1', 'pose-1', png);
+    expect(await invoke({ Records: [s3Record(key, 'ObjectRemoved:Delete')] })).toEqual({ batchItemFailures: [], processed: 0 });
+    expect(await invoke({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: TEST_BUCKET })).toEqual({ batchItemFailures: [], processed: 0 });
+    expect(s3.calls()).toHaveLength(0);
+  });
+
+  it('rejects a non-image upload: rejection record, nothing published, staging deleted, not retried', async () => {
+    const key = stage('gen_1', 'pose-1', Buffer.from('this is not an image, just some text'));
+    expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
+    expectNothingPublished('gen_1', 'pose-1');
+    expect(keysUnder('poses/')).toEqual([]);
+    expect(bucket.has(key)).toBe(false);
+    const record = JSON.parse(bucket.get('rejections/gen_1/pose-1.json')?.body.toString() ?? 'null') as Record<string, unknown>;
+    expect(record).toMatchObject({ reason: 'not_an_image', message: expect.any(String), rejectedAt: expect.any(String) });
+    expect(bucket.get('rejections/gen_1/pose-1.json')?.contentType).toBe('application/json');
+    expect(s3).not.toHaveReceivedCommandWith(PutObjectCommand, { Key: 'poses/gen_1/pose-1.png' });
+    expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'warn', reason: 'not_an_image', generationId: 'gen_1' }));
+  });
+
+  it.each([
+    ['a GIF', () => gif, 'unsupported_format'],
+    ['a truncated PNG', () => png.subarray(0, 100), 'corrupt_image'],
+    ['an image over MAX_INPUT_PIXELS', () => tooManyPixels, 'too_large'],
+  ])('rejects %s with reason %s', async (_, bytes, reason) => {
+    const key = stage('gen_1', 'pose-1', bytes());
+    expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
+    expect(keysUnder('poses/')).toEqual([]);
+    expect(bucket.has(key)).toBe(false);
+    expect(JSON.parse(bucket.get('rejections/gen_1/pose-1.json')?.body.toString() ?? 'null')).toMatchObject({ reason });
+  });
+
+  it('a later valid upload replaces the rejection', async () => {
+    await invoke(s3Event(stage('gen_1', 'pose-1', Buffer.from('nope'))));
+    expect(bucket.has('rejections/gen_1/pose-1.json')).toBe(true);
+    await invoke(s3Event(stage('gen_1', 'pose-1', png)));
+    await expectPublished('gen_1', 'pose-1', png);
+  });
+
+  it('a repeat of the event, or an event whose object is gone, is a harmless no-op', async () => {
+    const key = stage('gen_1', 'pose-1', png);
+    await invoke(s3Event(key));
+    const before = new Map(bucket);
+    s3.resetHistory();
+    expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
+    expect(bucket).toEqual(before);
+    expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+    expect(s3).not.toHaveReceivedCommand(DeleteObjectsCommand);
+  });
+
+  it.each([
+    ['reading the upload', GetObjectCommand],
+    ['publishing', PutObjectCommand],
+  ] as const)('throws on a transient failure while %s, so that Lambda retries, and publishes nothing', async (_, command) => {
+    const key = stage('gen_1', 'pose-1', png);
+    s3.on(command).rejects(slowDown());
+    await expect(invoke(s3Event(key))).rejects.toThrow(/retried/);
+    expect(bucket.has(key)).toBe(true);
+    expect(keysUnder('poses/')).toEqual([]);
+    expect(keysUnder('rejections/')).toEqual([]);
+    expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'error', key }));
+    // Once the store is back, the retry publishes.
+    s3.reset();
+    fakeBucket();
+    expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
+    await expectPublished('gen_1', 'pose-1', png);
+  });
+
+  it('removes the image again when the thumbnail cannot be written (nothing half published)', async () => {
+    const key = stage('gen_1', 'pose-1', png);
+    s3.on(PutObjectCommand, { Key: 'poses/gen_1/pose-1_thumb.png' }).rejects(slowDown());
+    await expect(invoke(s3Event(key))).rejects.toThrow();
+    expect(keysUnder('poses/')).toEqual([]);
+    expect(bucket.has(key)).toBe(true);
+  });
+
+  it('a transient failure while writing the rejection record is retried too', async () => {
+    const key = stage('gen_1', 'pose-1', Buffer.from('text'));
+    s3.on(PutObjectCommand).rejects(slowDown());
+    await expect(invoke(s3Event(key))).rejects.toThrow();
+    expect(bucket.has(key)).toBe(true);
+  });
+});
+
+describe('thumbnail handler: S3 events in SQS', () => {
+  it('processes every message and reports only the failed messageIds', async () => {
+    const good = stage('gen_1', 'good', png);
+    const bad = stage('gen_1', 'bad', png);
+    const invalid = stage('gen_1', 'text', Buffer.from('hello'));
+    s3.on(GetObjectCommand, { Key: bad }).rejects(slowDown());
+
+    const result = (await invoke(sqsEvent({ 'msg-1': [good], 'msg-2': [bad], 'msg-3': [invalid] }))) as ThumbnailResult;
+
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-2' }], processed: 3 });
+    await expectPublished('gen_1', 'good', png);
+    expect(bucket.has(bad)).toBe(true);
+    expectNothingPublished('gen_1', 'bad');
+    expect(bucket.has('rejections/gen_1/bad.json')).toBe(false);
+    expect(bucket.has('rejections/gen_1/text.json')).toBe(true);
+  });
+
+  it('reports a message once even when several of its records fail', async () => {
+    const a = stage('gen_1', 'a', png);
+    const b = stage('gen_1', 'b', png);
+    s3.on(GetObjectCommand).rejects(slowDown());
+    expect(await invoke(sqsEvent({ 'msg-1': [a, b] }))).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-1' }], processed: 2 });
+  });
+
+  it('all succeed: no failures; S3 test events and malformed bodies are skipped, not retried', async () => {
+    const key = stage('gen_1', 'pose-1', png);
+    const event = {
+      Records: [
+        sqsRecord('test', JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent' })),
+        sqsRecord('garbage', '{not json'),
+        sqsRecord('msg-1', s3Event(key)),
+      ],
+    };
+    expect(await invoke(event)).toEqual({ batchItemFailures: [], processed: 1 });
+    await expectPublished('gen_1', 'pose-1', png);
+  });
+
+  it('never throws for SQS, even when every message fails', async () => {
+    s3.on(GetObjectCommand).rejects(slowDown());
+    const result = await invoke(sqsEvent({ m1: [stage('g', 'p1', png)], m2: [stage('g', 'p2', png)] }));
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }], processed: 2 });
+  });
+});
+
+describe('thumbnail handler: R2 notifications and local events', () => {
+  it('one R2 message (raw key, not URL-encoded)', async () => {
+    const key = stage('gen_1', 'pose-1', png);
+    expect(await invoke(r2Notification(key))).toEqual({ batchItemFailures: [], processed: 1 });
+    await expectPublished('gen_1', 'pose-1', png);
+  });
+
+  it('an array of R2 messages; delete actions are ignored', async () => {
+    const a = stage('gen_1', 'a', png);
+    const b = stage('gen_1', 'b', webp);
+    const c = stage('gen_1', 'c', png);
+    const result = await invoke([r2Notification(a), r2Notification(b, 'CompleteMultipartUpload'), r2Notification(c, 'DeleteObject')]);
+    expect(result).toEqual({ batchItemFailures: [], processed: 2 });
+    await expectPublished('gen_1', 'a');
+    await expectPublished('gen_1', 'b');
+    expect(bucket.has(c)).toBe(true);
+  });
+
+  it('an R2 single message or array throws on a transient failure', async () => {
+    s3.on(GetObjectCommand).rejects(slowDown());
+    await expect(invoke(r2Notification(stage('g', 'p', png)))).rejects.toThrow();
+    await expect(invoke([r2Notification(stage('g', 'p', png))])).rejects.toThrow();
+  });
+
+  it('a Cloudflare Queues batch reports failures by message id (bodies as objects or JSON strings)', async () => {
+    const good = stage('gen_1', 'good', png);
+    const bad = stage('gen_1', 'bad', png);
+    const thumb = 'poses/gen_1/good_thumb.png';
+    s3.on(GetObjectCommand, { Key: bad }).rejects(slowDown());
+    const result = await invoke(
+      queueBatch({ 'q-1': r2Notification(good), 'q-2': JSON.stringify(r2Notification(bad)), 'q-3': r2Notification(thumb), 'q-4': 'junk' }),
+    );
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'q-2' }], processed: 3 });
+    await expectPublished('gen_1', 'good', png);
+    expect(bucket.has(bad)).toBe(true);
+  });
+
+  it('local events', async () => {
+    const a = stage('gen_1', 'a', png);
+    const b = stage('gen_1', 'b', Buffer.from('text'));
+    expect(await invoke(localEvent(a, b, 'poses/gen_1/a_thumb.png'))).toEqual({ batchItemFailures: [], processed: 3 });
+    await expectPublished('gen_1', 'a', png);
+    expect(bucket.has('rejections/gen_1/b.json')).toBe(true);
+  });
+
+  it.each([null, undefined, 42, 'text', {}, { Records: 'x' }, { messages: [{ body: 1 }] }, []])(
+    'an event of unknown shape (%j) is skipped without throwing',
+    async (event) => {
+      expect(await invoke(event)).toEqual({ batchItemFailures: [], processed: 0 });
+      expect(s3.calls()).toHaveLength(0);
+    },
+  );
+});
+
+describe('thumbnail handler over HTTP (the R2 forwarder POSTs Queues batches to the function URL)', () => {
+  const post = (body: unknown, headers: Record<string, string> = bearer(TEST_TOKENS[0])) =>
+    handler(httpEvent({ method: 'POST', path: '/', headers, json: body }), lambdaContext()) as Promise<HttpResult>;
+
+  it('200 with {batchItemFailures, processed}', async () => {
+    const good = stage('gen_1', 'good', png);
+    const bad = stage('gen_1', 'bad', png);
+    s3.on(GetObjectCommand, { Key: bad }).rejects(slowDown());
+    const result = await post(queueBatch({ 'q-1': r2Notification(good), 'q-2': r2Notification(bad) }));
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(String(result.body))).toEqual({ batchItemFailures: [{ itemIdentifier: 'q-2' }], processed: 2 });
+    await expectPublished('gen_1', 'good', png);
+  });
+
+  it('200 with the rotation token; a transient failure of a single message is a 503, not a 500', async () => {
+    expect((await post(queueBatch({}), bearer(TEST_TOKENS[1]))).statusCode).toBe(200);
+    s3.on(GetObjectCommand).rejects(slowDown());
+    const result = await post(r2Notification(stage('g', 'p', png)));
+    expect(result.statusCode).toBe(503);
+    expect(JSON.parse(String(result.body))).toEqual({ error: { code: 'storage_unavailable', message: expect.any(String) } });
+  });
+
+  it.each([
+    ['no token', {}],
+    ['a wrong token', bearer('wrong-token-0123456789abcdef')],
+  ])('401 with %s, and nothing is processed', async (_, headers) => {
+    const key = stage('gen_1', 'pose-1', png);
+    const result = await post(queueBatch({ 'q-1': r2Notification(key) }), headers);
+    expect(result.statusCode).toBe(401);
+    expect(JSON.parse(String(result.body))).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+    expect(s3.calls()).toHaveLength(0);
+    expect(bucket.has(key)).toBe(true);
+  });
+
+  it('405 for GET, 400 for a body that is not JSON, with security headers', async () => {
+    const get = (await handler(httpEvent({ method: 'GET', path: '/', headers: bearer(TEST_TOKENS[0]) }), lambdaContext())) as HttpResult;
+    expect(get.statusCode).toBe(405);
+    expect(get.headers?.Allow).toBe('POST');
+    const bad = (await handler(
+      httpEvent({ method: 'POST', path: '/', headers: { ...bearer(TEST_TOKENS[0]), 'content-type': 'application/json' }, body: '{x' }),
+      lambdaContext(),
+    )) as HttpResult;
+    expect(bad.statusCode).toBe(400);
+    expect(bad.headers?.['X-Content-Type-Options'] ?? bad.headers?.['x-content-type-options']).toBe('nosniff');
+  });
+});
+
+describe('thumbnail handler: the optional webhook', () => {
+  let server: Server;
+  const received: { headers: IncomingMessage['headers']; body: string }[] = [];
+  let answer = 204;
+  let webhookHandler: ReturnType<typeof createHandler>;
+  const SECRET = 'webhook-secret-0123456789';
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        received.push({ headers: request.headers, body: Buffer.concat(chunks).toString() });
+        response.writeHead(answer).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const webhookConfig = parseConfig(r2TestEnv({ READY_WEBHOOK_URL: url, WEBHOOK_SECRET: SECRET }));
+    webhookHandler = createHandler(createServices({ config: webhookConfig, store: new S3Store(client, TEST_BUCKET), logger: createLogger(logs.sink) }));
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  beforeEach(() => {
+    received.length = 0;
+    answer = 204;
+  });
+
+  it('POSTs a signed notice for ready and for rejected poses', async () => {
+    await webhookHandler(s3Event(stage('gen_1', 'ok', png), stage('gen_1', 'text', Buffer.from('hi'))), lambdaContext());
+    expect(received.map((request) => JSON.parse(request.body) as unknown)).toEqual([
+      {
+        generationId: 'gen_1',
+        poseId: 'ok',
+        status: 'ready',
+        imageUrl: `${TEST_PUBLIC_URL}/poses/gen_1/ok.png`,
+        thumbnailUrl: `${TEST_PUBLIC_URL}/poses/gen_1/ok_thumb.png`,
+      },
+      { generationId: 'gen_1', poseId: 'text', status: 'rejected', reason: 'not_an_image' },
+    ]);
+    for (const request of received) expect(request.headers['x-pose-signature']).toBe(signWebhookBody(SECRET, request.body));
+  });
+
+  it('a refused webhook is logged and never undoes the published pose nor fails the record', async () => {
+    answer = 400;
+    expect(await webhookHandler(s3Event(stage('gen_1', 'ok', png)), lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
+    await expectPublished('gen_1', 'ok', png);
+    expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringMatching(/Webhook failed/) }));
+  });
+});

@@ -225,10 +225,13 @@ describe('DELETE: errors, auth, CORS', () => {
     expect204(await invoke(del('/poses/gen_1/pose-1', { headers: bearer(TEST_TOKENS[1]) })));
   });
 
-  it.each(['GET', 'POST', 'PUT'])('405 for %s with Allow: DELETE, and nothing is deleted', async (method) => {
-    const result = await invoke(del('/poses/gen_1/pose-1', { method }));
-    expectError(result, 405, 'method_not_allowed');
-    expect(header(result, 'allow')).toBe('DELETE');
+  it.each(['GET', 'POST', 'PUT'])('405 for %s on a pose (Allow: GET, DELETE) and on a generation (Allow: DELETE), deleting nothing', async (method) => {
+    const onPose = await invoke(del('/poses/gen_1/pose-1', { method }));
+    expectError(onPose, 405, 'method_not_allowed');
+    expect(header(onPose, 'allow')).toBe('GET, DELETE');
+    const onGeneration = await invoke(del('/poses/gen_1', { method }));
+    expectError(onGeneration, 405, 'method_not_allowed');
+    expect(header(onGeneration, 'allow')).toBe('DELETE');
     expect(s3.calls()).toHaveLength(0);
   });
 

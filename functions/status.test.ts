@@ -203,10 +203,19 @@ describe('GET /poses/{generationId}/{poseId}: details', () => {
     expect((await invoke(get('/poses/gen_1/pose-1', { headers: bearer(TEST_TOKENS[1]) }))).statusCode).toBe(404);
   });
 
-  it.each(['POST', 'PUT', 'DELETE', 'HEAD'])('405 for %s with Allow: GET', async (method) => {
+  // Allow lists what the path serves across the API: GET here, DELETE in functions/delete.ts.
+  it.each(['POST', 'PUT', 'DELETE', 'HEAD'])('405 for %s with Allow: GET, DELETE', async (method) => {
     const result = await invoke(get('/poses/gen_1/pose-1', { method }));
     expectError(result, 405, 'method_not_allowed');
-    expect(header(result, 'allow')).toBe('GET');
+    expect(header(result, 'allow')).toBe('GET, DELETE');
+  });
+
+  it('answers a preflight for DELETE (served by another handler on this path) with DELETE allowed', async () => {
+    const preflight = await invoke(
+      get('/poses/gen_1/pose-1', { method: 'OPTIONS', headers: { origin: TEST_ORIGIN, 'access-control-request-method': 'DELETE' } }),
+    );
+    expect(preflight.statusCode).toBe(204);
+    expect(header(preflight, 'access-control-allow-methods')?.split(',')).toEqual(expect.arrayContaining(['GET', 'DELETE']));
   });
 
   it.each([

@@ -39,7 +39,8 @@ export function httpHandler(
     .use(
       httpCors({
         origins: [...config.allowedOrigins],
-        methods: [...route.methods, 'OPTIONS'].join(','),
+        // Every method of the API: a preflight for DELETE may reach the handler of GET on the same path.
+        methods: 'GET,POST,DELETE,OPTIONS',
         headers: 'Authorization,Content-Type',
         maxAge: 600,
       }),

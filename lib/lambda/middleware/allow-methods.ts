@@ -2,14 +2,25 @@ import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { HttpError } from '../http-error.ts';
 
-/** 405 (with `Allow`) for any method a route does not serve; CORS preflight passes through. */
+/**
+ * 405 for any method this handler does not serve; CORS preflight passes through. `Allow` lists what the
+ * path accepts across the API (one path can be served by two handlers: GET and DELETE of a pose).
+ */
 export function allowMethods(methods: readonly string[]): MiddlewareObj<APIGatewayProxyEventV2> {
-  const allow = methods.join(', ');
   return {
     before: (request) => {
       const method = request.event.requestContext?.http?.method;
       if (method === 'OPTIONS' || (method !== undefined && methods.includes(method))) return;
+      const allow = (methodsOnPath(request.event.rawPath ?? '') ?? methods).join(', ');
       throw new HttpError(405, 'method_not_allowed', `This route accepts ${allow} only`, { Allow: allow });
     },
   };
+}
+
+/** The API's routes (the contract): the methods each path serves. */
+export function methodsOnPath(path: string): readonly string[] | undefined {
+  if (/\/uploads\/?$/.test(path)) return ['POST'];
+  if (/\/poses\/[^/]+\/[^/]+\/?$/.test(path)) return ['GET', 'DELETE'];
+  if (/\/poses\/[^/]+\/?$/.test(path)) return ['DELETE'];
+  return undefined;
 }

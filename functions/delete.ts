@@ -1,5 +1,6 @@
 import { httpHandler, noContent, parseInput, poseRoute } from '../lib/lambda/http-handler.ts';
 import { generationRefSchema, poseRefSchema } from '../lib/pose-uploads.ts';
+import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
 import { getServices, type Services } from '../lib/services.ts';
 
 /**
@@ -19,4 +20,4 @@ export function createHandler(services: Services) {
   });
 }
 
-export const handler = createHandler(getServices());
+export const handler = lazyHandler(() => createHandler(getServices()));

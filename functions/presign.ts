@@ -1,5 +1,6 @@
 import { httpHandler, json, parseInput } from '../lib/lambda/http-handler.ts';
 import { uploadRequestSchema } from '../lib/pose-uploads.ts';
+import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
 import { getServices, type Services } from '../lib/services.ts';
 
 /** `POST /uploads`: a presigned PUT into the staging area (the client never chooses the key). */
@@ -10,4 +11,4 @@ export function createHandler(services: Services) {
   });
 }
 
-export const handler = createHandler(getServices());
+export const handler = lazyHandler(() => createHandler(getServices()));

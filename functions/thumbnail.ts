@@ -2,6 +2,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { StoreUnavailableError } from '../lib/errors.ts';
 import { httpHandler, json, type HttpEvent } from '../lib/lambda/http-handler.ts';
 import { normalizeObjectEvent, type CreatedObject } from '../lib/lambda/object-events.ts';
+import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
 import { getServices, type Services } from '../lib/services.ts';
 
 /**
@@ -58,4 +59,4 @@ function describeKey(key: string): string {
   return key.slice(0, 300).replace(/[^\x20-\x7e]/g, '?');
 }
 
-export const handler = createHandler(getServices());
+export const handler = lazyHandler(() => createHandler(getServices()));

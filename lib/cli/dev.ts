@@ -3,7 +3,7 @@
  * for what can be set). Stops cleanly on Ctrl-C / SIGTERM: in-flight uploads and thumbnails finish, and
  * anything not yet processed stays staged for the next start.
  */
-import { ConfigError } from '../errors.ts';
+import { ConfigError, PoseStorageError } from '../errors.ts';
 import { parseConfig } from '../config.ts';
 import { startLocalServer } from '../local/server.ts';
 import { createLogger } from '../logger.ts';
@@ -22,7 +22,11 @@ try {
 if (config.apiTokens.length === 0) {
   logger.warn('[Storage] API_TOKEN is unset: the local API asks for no token and listens on loopback only');
 }
-const server = await startLocalServer({ config });
+const server = await startLocalServer({ config }).catch((error: unknown) => {
+  if (!(error instanceof PoseStorageError || (error as NodeJS.ErrnoException).code === 'EADDRINUSE')) throw error;
+  console.error(`Cannot start the local server: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
 console.log(`\n  pose-storage is running: open ${server.url}/\n  files in ${config.uploadPath}\n`);
 
 let stopping = false;

@@ -6,16 +6,19 @@ import { build } from 'esbuild';
  * The page at `/` (local mode only): plain HTML and one small module, bundled from TypeScript on first
  * request with the same client code apps use (lib/client/upload-pose.ts).
  */
-const PAGE_CSP = [
-  "default-src 'self'",
-  "img-src 'self' blob: data:",
-  "style-src 'self' 'unsafe-inline'",
-  "script-src 'self'",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+const pageCsp = (serverOrigin: string) =>
+  [
+    "default-src 'self'",
+    "img-src 'self' blob: data:",
+    "style-src 'self' 'unsafe-inline'",
+    "script-src 'self'",
+    // Upload URLs are absolute, on the server's announced origin, which is not 'self' when the page was
+    // opened at another name of the server (http://127.0.0.1:3000 for http://localhost:3000).
+    `connect-src 'self' ${serverOrigin}`,
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
 
 let bundle: Promise<string> | undefined;
 
@@ -31,8 +34,8 @@ function appBundle(): Promise<string> {
   return bundle;
 }
 
-/** Serves `/` and `/app.js`; false for any other path. */
-export async function servePage(request: IncomingMessage, response: ServerResponse, pathname: string): Promise<boolean> {
+/** Serves `/` and `/app.js`; false for any other path. `serverOrigin` is the origin of the upload URLs. */
+export async function servePage(request: IncomingMessage, response: ServerResponse, pathname: string, serverOrigin: string): Promise<boolean> {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
   let body: string;
   let type: string;
@@ -49,7 +52,7 @@ export async function servePage(request: IncomingMessage, response: ServerRespon
     'Content-Type': type,
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-cache',
-    'Content-Security-Policy': PAGE_CSP,
+    'Content-Security-Policy': pageCsp(serverOrigin),
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
     'X-Frame-Options': 'DENY',

@@ -57,8 +57,11 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const store = new DirectoryStore({ root: config.uploadPath, uploadBaseUrl: url });
   const services = createServices({ config: { ...config, port }, store, ...(options.logger && { logger: options.logger }) });
   const { logger } = services;
-  await services.storage.initializeLocalStorage();
-  await rm(path.join(config.uploadPath, '.tmp'), { recursive: true, force: true }); // half-written files of a crash
+  // Requests can arrive as soon as the server listens: they wait until the directory is initialised.
+  const ready = (async () => {
+    await services.storage.initializeLocalStorage();
+    await rm(path.join(config.uploadPath, '.tmp'), { recursive: true, force: true }); // half-written files of a crash
+  })();
 
   const handlers = {
     presign: createPresignHandler(services),
@@ -76,8 +79,18 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   });
 
   const inFlight = new Set<Promise<void>>();
+  // While stopping, responses close their connection: a kept-alive one would hold close() for the keep-alive timeout.
+  const unanswered = new Set<ServerResponse>();
+  let closing = false;
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const work = route(request, response).catch((error: unknown) => {
+    if (closing) response.setHeader('Connection', 'close');
+    unanswered.add(response);
+    response.once('close', () => unanswered.delete(response));
+    const work = ready.then(() => route(request, response)).catch((error: unknown) => {
+      if (request.destroyed && !request.complete) {
+        response.destroy(); // the client left mid-request: nothing to answer, and not a server error
+        return;
+      }
       logger.error(`[Storage] Local server error: ${error instanceof Error ? error.message : String(error)}`);
       if (!response.headersSent) {
         response.writeHead(500, { 'Content-Type': 'application/json' });
@@ -92,16 +105,16 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     const requestUrl = new URL(request.url ?? '/', url);
     const { pathname } = requestUrl;
     if (pathname.startsWith(LOCAL_UPLOAD_PATH)) {
-      const key = await receiveUpload(store, request, response, requestUrl);
+      const key = await receiveUpload(store, request, response, requestUrl, config.allowedOrigins);
       if (key) events.enqueue(key);
       return;
     }
     if (pathname.startsWith(STATIC_ROUTE) && (request.method === 'GET' || request.method === 'HEAD')) {
-      return serveStatic(store, request, response, pathname);
+      return serveStatic(store, request, response, pathname, config.allowedOrigins);
     }
     const handler = apiHandler(pathname, request.method ?? 'GET');
     if (handler) return invoke(handler, request, response, requestUrl);
-    if (await servePage(request, response, pathname)) return;
+    if (await servePage(request, response, pathname, url)) return;
     sendResult(response, {
       statusCode: 404,
       headers: { 'Content-Type': 'application/json' },
@@ -112,7 +125,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   /** The contract's routes, as API Gateway maps them (ANY routes reach the handler that answers 405). */
   function apiHandler(pathname: string, method: string): HttpHandler | undefined {
     if (pathname === '/uploads') return handlers.presign;
-    const segments = pathname.split('/').filter(Boolean);
+    // Empty segments are kept (`/poses//p` has an empty, invalid generationId: a 400, not another route).
+    const segments = pathname.replace(/\/$/, '').split('/').slice(1);
     if (segments[0] !== 'poses' || segments.length < 2 || segments.length > 3) return undefined;
     if (segments.length === 2) return handlers.delete;
     return method === 'DELETE' ? handlers.delete : handlers.status;
@@ -130,6 +144,10 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     sendResult(response, await handler(toHttpEvent(request, requestUrl, body), localContext('api')));
   }
 
+  await ready.catch(async (error: unknown) => {
+    await new Promise((resolve) => server.close(resolve));
+    throw error;
+  });
   // Uploads staged before a crash or a stop get their object-created event now.
   for await (const object of store.list(STAGING_PREFIX)) events.enqueue(object.key);
 
@@ -139,6 +157,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     services,
     events,
     async close() {
+      closing = true;
+      for (const response of unanswered) if (!response.headersSent) response.setHeader('Connection', 'close');
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PUBLIC_PREFIX } from '../layout.ts';
 import { PUBLISHED_CACHE_CONTROL } from '../storage/object-store.ts';
 import type { DirectoryStore } from '../storage/directory-store.ts';
+import { setCorsOrigin } from './upload-receiver.ts';
 
 /**
  * `GET /uploads/poses/...`: published files only, as a CDN in front of R2 would serve them (ETag,
@@ -15,7 +16,14 @@ export const STATIC_ROUTE = '/uploads/';
 
 const TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp' };
 
-export async function serveStatic(store: DirectoryStore, request: IncomingMessage, response: ServerResponse, pathname: string): Promise<void> {
+export async function serveStatic(
+  store: DirectoryStore,
+  request: IncomingMessage,
+  response: ServerResponse,
+  pathname: string,
+  allowedOrigins: readonly string[] = [],
+): Promise<void> {
+  setCorsOrigin(request, response, allowedOrigins); // as R2's bucket CORS rules allow GET and HEAD
   const file = publishedFile(store, pathname);
   const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
   if (file === undefined || !info?.isFile()) return notFound(response);

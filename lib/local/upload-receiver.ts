@@ -15,10 +15,23 @@ export async function receiveUpload(
   request: IncomingMessage,
   response: ServerResponse,
   url: URL,
+  allowedOrigins: readonly string[] = [],
 ): Promise<string | undefined> {
+  // Browsers PUT to the upload URL themselves, from the app's origin: CORS as R2's bucket rules give it.
+  setCorsOrigin(request, response, allowedOrigins);
+  if (request.method === 'OPTIONS') {
+    response.writeHead(204, {
+      'Access-Control-Allow-Methods': 'PUT',
+      'Access-Control-Allow-Headers': 'Content-Type',
+      'Access-Control-Max-Age': '600',
+    });
+    response.end();
+    return undefined;
+  }
   if (request.method !== 'PUT') return refuse(response, 405, 'method_not_allowed', 'Upload URLs accept PUT only', { Allow: 'PUT' });
   const lengthHeader = request.headers['content-length'] ?? '';
   const contentLength = /^\d{1,15}$/.test(lengthHeader) ? Number(lengthHeader) : Number.NaN;
+  if (Number.isNaN(contentLength)) return refuse(response, 403, 'malformed', 'The upload request has no valid Content-Length');
   const verdict = verifyUploadRequest(store.uploadSigningKey, {
     pathname: url.pathname,
     searchParams: url.searchParams,
@@ -69,4 +82,14 @@ function refuse(response: ServerResponse, status: number, code: string, message:
   response.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
   response.end(body);
   return undefined;
+}
+
+/** `Access-Control-Allow-Origin` for a request from one of `allowedOrigins` (`*` allows any). */
+export function setCorsOrigin(request: IncomingMessage, response: ServerResponse, allowedOrigins: readonly string[]): void {
+  const origin = request.headers.origin;
+  if (allowedOrigins.includes('*')) response.setHeader('Access-Control-Allow-Origin', '*');
+  else if (origin !== undefined && allowedOrigins.includes(origin)) {
+    response.setHeader('Access-Control-Allow-Origin', origin);
+    response.setHeader('Vary', 'Origin');
+  }
 }

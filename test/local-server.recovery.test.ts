@@ -1,0 +1,312 @@
+/**
+ * Restart recovery and shutdown of local mode: uploads staged by a server that died are processed at the next
+ * start, half-written files are cleaned, a SIGKILLed `npm run dev` (lib/cli/dev.ts as a child process) loses
+ * nothing, and SIGTERM lets an in-flight upload finish and exits 0, never leaving anything half published.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { parseStagingKey } from '../lib/layout.ts';
+import { asBody, listFiles, makePng, makeTempRoot, rawRequest, startTestServer, waitFor, waitForStatus, type TestServer } from './support/local-server.ts';
+
+const REPO_ROOT = new URL('../', import.meta.url).pathname;
+const NODE = path.join(REPO_ROOT, 'node_modules/.bin/node');
+const CORPUS = new URL('../../shared/corpus/', import.meta.url);
+
+/** Checks what must hold at any moment: no thumbnail without its image, and every published file a whole PNG. */
+async function expectNothingHalfPublished(dir: string): Promise<string[]> {
+  const files = await listFiles(path.join(dir, 'poses'));
+  for (const file of files.filter((name) => name.endsWith('_thumb.png'))) {
+    expect(files, `${file} without its image`).toContain(file.replace(/_thumb\.png$/, '.png'));
+  }
+  for (const file of files) {
+    expect(file).toMatch(/\.png$/);
+    // A truncated PNG fails to decode in full.
+    const { info } = await sharp(path.join(dir, 'poses', file)).raw().toBuffer({ resolveWithObject: true });
+    expect(info.width, file).toBeGreaterThan(0);
+  }
+  return files;
+}
+
+describe('restart of the in-process server on a used directory', () => {
+  let server: TestServer | undefined;
+  let base: string | undefined;
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+    if (base) await rm(base, { recursive: true, force: true });
+  });
+
+  it('processes uploads left staged by a killed server, and cleans half-written files at start', async () => {
+    const root = await makeTempRoot();
+    base = root.base;
+    const png = await makePng(300, 200);
+    const stagedKey = `staging/gen-crash/pose-1/${randomUUID()}`;
+    const textKey = `staging/gen-crash/pose-text/${randomUUID()}`;
+    expect(parseStagingKey(stagedKey)).toEqual({ generationId: 'gen-crash', poseId: 'pose-1' });
+    await mkdir(path.join(root.dir, path.dirname(stagedKey)), { recursive: true });
+    await writeFile(path.join(root.dir, stagedKey), png);
+    await mkdir(path.join(root.dir, path.dirname(textKey)), { recursive: true });
+    await writeFile(path.join(root.dir, textKey), 'not an image at all');
+    await mkdir(path.join(root.dir, '.tmp'), { recursive: true });
+    await writeFile(path.join(root.dir, '.tmp', randomUUID()), png.subarray(0, 100)); // a crash mid-upload
+
+    server = await startTestServer({ dir: root.dir });
+    base = undefined; // stop() removes it now
+    // Cleaned before the server answers anything.
+    expect(await listFiles(path.join(root.dir, '.tmp'))).toEqual([]);
+
+    const ready = await waitForStatus(server.url, { generationId: 'gen-crash', poseId: 'pose-1' }, ['ready']);
+    expect(ready.thumbnailUrl).toBe('/uploads/poses/gen-crash/pose-1_thumb.png');
+    const rejected = await waitForStatus(server.url, { generationId: 'gen-crash', poseId: 'pose-text' }, ['rejected']);
+    expect(rejected.reason).toBe('not_an_image');
+    await server.server.events.drained();
+    expect(await listFiles(root.dir)).toEqual(['poses/gen-crash/pose-1.png', 'poses/gen-crash/pose-1_thumb.png', 'rejections/gen-crash/pose-text.json']);
+    expect((await readFile(path.join(root.dir, 'poses/gen-crash/pose-1.png'))).equals(png)).toBe(true);
+    const thumbnail = await sharp(path.join(root.dir, 'poses/gen-crash/pose-1_thumb.png')).metadata();
+    expect([thumbnail.width, thumbnail.height]).toEqual([400, 400]);
+  });
+
+  it('keeps what a clean stop left staged, and processes it at the next start', async () => {
+    server = await startTestServer();
+    const { dir } = server;
+    const png = await makePng(120, 90);
+    const ticket = (await (
+      await fetch(`${server.url}/uploads`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ generationId: 'gen-stop', poseId: 'p', contentType: 'image/png', contentLength: png.length }),
+      })
+    ).json()) as { uploadUrl: string; headers: Record<string, string> };
+    // Stop the queue first (as close() does), so the upload is received but not processed.
+    await server.server.events.close();
+    expect((await fetch(ticket.uploadUrl, { method: 'PUT', headers: ticket.headers, body: asBody(png) })).status).toBe(200);
+    expect((await waitForStatus(server.url, { generationId: 'gen-stop', poseId: 'p' }, ['pending'])).status).toBe('pending');
+    await server.close();
+    expect((await listFiles(dir)).filter((file) => file.startsWith('staging/gen-stop/p/'))).toHaveLength(1);
+
+    const restarted = await startTestServer({ dir });
+    server = restarted;
+    expect((await waitForStatus(restarted.url, { generationId: 'gen-stop', poseId: 'p' }, ['ready'])).status).toBe('ready');
+    await restarted.server.events.drained();
+    expect(await listFiles(dir)).toEqual(['poses/gen-stop/p.png', 'poses/gen-stop/p_thumb.png']);
+  });
+});
+
+/** `npm run dev` as a child process (lib/cli/dev.ts), on a port picked here, without the test's environment. */
+interface DevServer {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+const children = new Set<ChildProcess>();
+
+async function startDev(dir: string): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevOnce(dir, await freePort());
+    } catch (error) {
+      // Another process may take the port between freePort() and the child's listen.
+      if (attempt === 3 || !String(error).includes('EADDRINUSE')) throw error;
+    }
+  }
+}
+
+async function startDevOnce(dir: string, port: number): Promise<DevServer> {
+  const child = spawn(NODE, ['lib/cli/dev.ts'], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', UPLOAD_PATH: dir, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  const url = `http://localhost:${port}`;
+  await Promise.race([
+    waitFor(() => output.includes(`pose-storage is running: open ${url}/`), 15_000, `dev server start (output: ${output})`),
+    exited.then(({ code }) => {
+      throw new Error(`dev server exited with ${code} before it started:\n${output}`);
+    }),
+  ]);
+  return { child, url, port, output: () => output, exited };
+}
+
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+interface Ticket {
+  uploadUrl: string;
+  headers: Record<string, string>;
+}
+
+async function presign(url: string, pose: { generationId: string; poseId: string }, contentType: string, contentLength: number): Promise<Ticket> {
+  const response = await fetch(`${url}/uploads`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...pose, contentType, contentLength }),
+  });
+  expect(response.status).toBe(200);
+  return (await response.json()) as Ticket;
+}
+
+/**
+ * Starts a PUT by hand, as a keep-alive client (fetch, browsers) would: the headers and `firstBytes` of the body;
+ * the rest is the caller's to send (or not). `response` resolves with all the server sent once it closes.
+ */
+async function startPut(port: number, ticket: Ticket, firstBytes: Uint8Array): Promise<{ socket: Socket; response: Promise<string> }> {
+  const url = new URL(ticket.uploadUrl);
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let received = '';
+  const response = new Promise<string>((resolve) => {
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(received));
+  });
+  const headers = Object.entries(ticket.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.write(`PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}Connection: keep-alive\r\n\r\n`);
+  socket.write(firstBytes);
+  return { socket, response };
+}
+
+describe('npm run dev (lib/cli/dev.ts) killed and stopped', () => {
+  let base: string;
+  let dir: string;
+
+  afterEach(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('SIGKILL right after an upload is accepted: the restarted server publishes it', async () => {
+    ({ base, dir } = await makeTempRoot());
+    const jpeg = await readFile(new URL('ai-2048.jpg', CORPUS));
+    const pose = { generationId: 'gen-kill', poseId: 'pose-1' };
+    const first = await startDev(dir);
+    const ticket = await presign(first.url, pose, 'image/jpeg', jpeg.length);
+    const put = await fetch(ticket.uploadUrl, { method: 'PUT', headers: ticket.headers, body: asBody(jpeg) });
+    expect(put.status).toBe(200);
+    first.child.kill('SIGKILL'); // while the 2048x2048 JPEG is being decoded
+    expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
+
+    // The upload was accepted and not processed yet: it is staged, and nothing is half published.
+    const afterKill = await listFiles(dir);
+    expect(afterKill.filter((file) => file.startsWith('staging/gen-kill/pose-1/'))).toHaveLength(1);
+    await expectNothingHalfPublished(dir);
+
+    const second = await startDev(dir);
+    const status = await waitForStatus(second.url, pose, ['ready', 'rejected']);
+    expect(status.status).toBe('ready');
+    expect(await expectNothingHalfPublished(dir)).toEqual(['gen-kill/pose-1.png', 'gen-kill/pose-1_thumb.png']);
+    await waitFor(async () => (await listFiles(path.join(dir, 'staging'))).length === 0, 5_000, 'the staging object to be removed');
+    const image = await sharp(path.join(dir, 'poses/gen-kill/pose-1.png')).metadata();
+    expect([image.format, image.width, image.height]).toEqual(['png', 2048, 2048]);
+    const thumbnail = await sharp(path.join(dir, 'poses/gen-kill/pose-1_thumb.png')).metadata();
+    expect([thumbnail.width, thumbnail.height]).toEqual([400, 400]);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('SIGKILL mid-upload: the half-written file is cleaned at restart, nothing is staged, the old URL is dead', async () => {
+    ({ base, dir } = await makeTempRoot());
+    const body = await makePng(800, 600);
+    const pose = { generationId: 'gen-kill', poseId: 'pose-half' };
+    const first = await startDev(dir);
+    const ticket = await presign(first.url, pose, 'image/png', body.length);
+    const { socket } = await startPut(first.port, ticket, body.subarray(0, Math.floor(body.length / 2)));
+    await waitFor(async () => (await listFiles(path.join(dir, '.tmp'))).length === 1, 5_000, 'the upload to be streaming to disk');
+    first.child.kill('SIGKILL');
+    expect((await first.exited).signal).toBe('SIGKILL');
+    socket.destroy();
+    expect(await listFiles(path.join(dir, '.tmp'))).toHaveLength(1); // what a crash leaves
+    expect(await listFiles(path.join(dir, 'staging'))).toEqual([]);
+
+    const second = await startDev(dir);
+    expect(await listFiles(dir)).toEqual([]);
+    expect((await fetch(`${second.url}/poses/gen-kill/pose-half`)).status).toBe(404);
+    // Upload URLs are signed with a per-process key: the dead server's URL is refused by the new one.
+    const url = new URL(ticket.uploadUrl);
+    const stale = await rawRequest(second.url, { method: 'PUT', path: `${url.pathname}${url.search}`, headers: ticket.headers, body });
+    expect(stale.status).toBe(403);
+    expect(await listFiles(dir)).toEqual([]);
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  });
+
+  it('SIGTERM during an upload: takes no new connection, finishes the upload, exits 0; the pose ends ready', async () => {
+    ({ base, dir } = await makeTempRoot());
+    const jpeg = await readFile(new URL('ai-2048.jpg', CORPUS));
+    const pose = { generationId: 'gen-term', poseId: 'pose-1' };
+    const first = await startDev(dir);
+    const ticket = await presign(first.url, pose, 'image/jpeg', jpeg.length);
+    const half = Math.floor(jpeg.length / 2);
+    const { socket, response } = await startPut(first.port, ticket, jpeg.subarray(0, half));
+    await waitFor(async () => (await listFiles(path.join(dir, '.tmp'))).length === 1, 5_000, 'the upload to be streaming to disk');
+
+    first.child.kill('SIGTERM');
+    await waitFor(() => first.output().includes('SIGTERM: finishing in-flight uploads'), 5_000, 'the SIGTERM log line');
+    // No new connections once stopping...
+    await waitFor(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const probe = connect(first.port, '127.0.0.1');
+          probe.once('connect', () => (probe.destroy(), resolve(false)));
+          probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+        }),
+      5_000,
+      'the port to refuse new connections',
+    );
+    // ...but the upload in flight is received in full and accepted, and its kept-alive connection is then
+    // closed at once (not after the keep-alive timeout), so the process can exit.
+    const sentAt = Date.now();
+    socket.write(jpeg.subarray(half));
+    const answer = await response;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+    expect(Date.now() - sentAt).toBeLessThan(2_500);
+    const exit = await first.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(Date.now() - sentAt).toBeLessThan(4_000);
+
+    // Whatever the stop left is whole: either published (image and thumbnail) or still staged, never in between.
+    const published = await expectNothingHalfPublished(dir);
+    const staged = await listFiles(path.join(dir, 'staging'));
+    expect(await listFiles(path.join(dir, '.tmp'))).toEqual([]);
+    if (published.length > 0) {
+      expect(published).toEqual(['gen-term/pose-1.png', 'gen-term/pose-1_thumb.png']);
+      expect(staged).toEqual([]);
+    } else {
+      expect(staged).toHaveLength(1);
+    }
+
+    const second = await startDev(dir);
+    expect((await waitForStatus(second.url, pose, ['ready', 'rejected'])).status).toBe('ready');
+    await waitFor(async () => (await listFiles(path.join(dir, 'staging'))).length === 0, 5_000, 'the staging object to be removed');
+    expect(await expectNothingHalfPublished(dir)).toEqual(['gen-term/pose-1.png', 'gen-term/pose-1_thumb.png']);
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  });
+});

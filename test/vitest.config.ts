@@ -8,5 +8,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // sharp and the test servers are CPU-heavy; two workers match the 2-core machines this runs on.
     maxWorkers: 2,
+    reporters: ['default', new URL('./support/closing-line-reporter.ts', import.meta.url).pathname],
   },
 });

@@ -1,0 +1,87 @@
+/**
+ * `npm run smoke` (the reference's scripts/test-storage.ts) as a user runs it: a child process configured only
+ * by its environment, in local mode on a temporary directory and in r2 mode against a real S3-compatible server.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startS3Server, type S3TestServer } from './support/s3-server.ts';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const run = promisify(execFile);
+
+async function smoke(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  // Only what a user would set: no variables of the test runner's own environment leak in.
+  const childEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env };
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['lib/cli/smoke.ts'], { cwd: ROOT, env: childEnv });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+const STEPS = ['initialization', 'save pose with thumbnail', 'verify files', 'delete pose', 'error handling'];
+
+describe('npm run smoke', () => {
+  let dir: string;
+  let s3: S3TestServer;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'pose-smoke-'));
+    s3 = await startS3Server();
+  });
+
+  afterAll(async () => {
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('passes in local mode, says what passed, and leaves no pose behind', async () => {
+    const result = await smoke({ UPLOAD_PATH: dir });
+    expect(result.stdout).toContain(`local mode (${dir})`);
+    for (const step of STEPS) expect(result.stdout).toContain(`PASS  ${step}`);
+    expect(result.stdout).toMatch(/^5 passed, 0 failed$/m);
+    expect(result.code).toBe(0);
+    expect(`${result.stdout}${result.stderr}`).toContain('[Storage] Initialized in local mode');
+    expect(await readdir(path.join(dir, 'poses'))).toEqual([]);
+  });
+
+  it('passes in r2 mode against a real S3-compatible server', async () => {
+    const result = await smoke({
+      STORAGE_MODE: 'r2',
+      R2_ENDPOINT: s3.endpoint,
+      R2_ACCESS_KEY_ID: s3.accessKeyId,
+      R2_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      R2_BUCKET_NAME: s3.bucket,
+      R2_PUBLIC_URL: 'https://poses.example.test',
+      API_TOKEN: 'smoke-test-api-token-0123456789',
+    });
+    expect(result.stdout).toContain(`r2 mode (bucket ${s3.bucket}`);
+    for (const step of STEPS) expect(result.stdout).toContain(`PASS  ${step}`);
+    expect(result.stdout).toContain('https://poses.example.test/poses/smoke_');
+    expect(result.code).toBe(0);
+    expect(`${result.stdout}${result.stderr}`).toContain('[Storage] Saved R2 objects: poses/smoke_');
+    expect(`${result.stdout}${result.stderr}`).not.toContain('smoke-test-api-token-0123456789');
+  });
+
+  it('fails, saying which step, when the store cannot be reached, and prints no secret', async () => {
+    const result = await smoke({
+      STORAGE_MODE: 'r2',
+      R2_ENDPOINT: 'http://127.0.0.1:9',
+      R2_ACCESS_KEY_ID: 'id',
+      R2_SECRET_ACCESS_KEY: 'secret-that-must-not-appear',
+      R2_BUCKET_NAME: 'nowhere',
+      R2_PUBLIC_URL: 'https://poses.example.test',
+      API_TOKEN: 'smoke-test-api-token-0123456789',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('FAIL  save pose with thumbnail: Storage is unavailable');
+    expect(result.stdout).toMatch(/^\d passed, [1-5] failed$/m);
+    expect(`${result.stdout}${result.stderr}`).not.toContain('secret-that-must-not-appear');
+  });
+});

@@ -13,6 +13,7 @@ export type PoseStorageErrorCode =
   | 'permission_denied'
   | 'storage_unavailable'
   | 'not_found'
+  | 'conflict'
   | 'internal_error';
 
 export class PoseStorageError extends Error {
@@ -71,6 +72,13 @@ export class PermissionDeniedError extends PoseStorageError {
 export class StoreUnavailableError extends PoseStorageError {
   constructor(detail: string, options?: { cause?: unknown }) {
     super('storage_unavailable', `Storage is unavailable: ${detail}`, options);
+  }
+}
+
+/** A delete of the pose ran while it was being published: the delete wins, nothing of the save is left. */
+export class PoseDeletedError extends PoseStorageError {
+  constructor(poseId: string) {
+    super('conflict', `Pose ${poseId} was deleted while it was being saved`);
   }
 }
 

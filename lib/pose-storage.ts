@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, StorageMode } from './config.ts';
-import { asStorageError, InvalidIdError, PoseStorageError } from './errors.ts';
+import { asStorageError, InvalidIdError, PoseDeletedError, PoseStorageError } from './errors.ts';
 import {
   generationPrefixes,
   imageKey,
@@ -115,6 +115,8 @@ export class PoseStorage {
   /**
    * Publishes a rendered pose: image first, thumbnail last, so a thumbnail never exists without its image;
    * then removes any rejection record of an earlier upload, which would otherwise shadow it in the status.
+   * A delete that ran between the two writes took the image: the thumbnail is taken back too and
+   * PoseDeletedError thrown, so the pose ends deleted, not half there.
    */
   async publish(pose: PoseRef, rendered: RenderedPose): Promise<PoseUrls> {
     const image = imageKey(pose);
@@ -126,6 +128,10 @@ export class PoseStorage {
       // Remove the thumbnail too: on a re-save it would be the old image's, left without its image.
       await this.store.delete([thumbnail, image]).catch(() => undefined);
       throw error;
+    }
+    if (!(await this.store.head(image))) {
+      await this.store.delete([thumbnail]);
+      throw new PoseDeletedError(pose.poseId);
     }
     await this.store.delete([rejectionKey(pose)]);
     this.#logSaved([image, thumbnail], pose);

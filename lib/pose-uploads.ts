@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PoseStorageError, InvalidImageError, type RejectionReason } from './errors.ts';
+import { InvalidImageError, PoseDeletedError, PoseStorageError, type RejectionReason } from './errors.ts';
 import { ID_PATTERN, newStagingKey, parseStagingKey, rejectionKey, stagingPrefix, thumbnailKey, type PoseRef } from './layout.ts';
 import { CONTENT_TYPES } from './image-format.ts';
 import { renderPose } from './pose-image.ts';
@@ -114,15 +114,25 @@ export class PoseUploads {
   /**
    * Validates one staged upload and publishes it, or records why it is rejected; returns the pose's new
    * status. Idempotent: a repeated or stale event finds no staging object and returns undefined (as does a
-   * key outside the staging area). Store failures are thrown, so the caller retries.
+   * key outside the staging area, and a pose deleted while it was processed). Store failures are thrown, so
+   * the caller retries.
    */
   async processUpload(key: string): Promise<PoseStatus | undefined> {
     const pose = parseStagingKey(key);
     if (!pose) return undefined;
-    const staged = await this.#storage.store.get(key);
+    const { store, logger } = this.#storage;
+    const staged = await store.get(key);
     if (!staged) return undefined;
-    const status = await this.#publishOrReject(pose, staged.body);
-    await this.#storage.store.delete([key]);
+    let status: PoseStatus;
+    try {
+      status = await this.#publishOrReject(pose, staged.body);
+    } catch (error) {
+      if (!(error instanceof PoseDeletedError)) throw error;
+      await store.delete([key]);
+      logger.info(`[Storage] ${error.message}: nothing published`, { ...pose });
+      return undefined;
+    }
+    await store.delete([key]);
     await this.#webhook?.notify(status);
     return status;
   }

@@ -15,6 +15,7 @@ const STATUS_OF: Record<PoseStorageErrorCode, number> = {
   too_large: 413,
   unsupported_type: 415,
   not_found: 404,
+  conflict: 409,
   disk_full: 503,
   permission_denied: 503,
   storage_unavailable: 503,

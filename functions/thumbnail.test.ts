@@ -5,22 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  DeleteObjectsCommand,
-  type DeleteObjectsCommandInput,
-  GetObjectCommand,
-  type GetObjectCommandInput,
-  type GetObjectCommandOutput,
-  HeadObjectCommand,
-  type HeadObjectCommandInput,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandInput,
-  NoSuchKey,
-  NotFound,
-  PutObjectCommand,
-  type PutObjectCommandInput,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import sharp from 'sharp';
@@ -32,6 +17,7 @@ import { createServices } from '../lib/services.ts';
 import { PUBLISHED_CACHE_CONTROL } from '../lib/storage/object-store.ts';
 import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
 import { signWebhookBody } from '../lib/webhook.ts';
+import { fakeBucket, serviceError } from '../test/support/fake-s3-bucket.ts';
 import {
   bearer,
   captureLogs,
@@ -60,38 +46,9 @@ const services = createServices({ config, store: new S3Store(client, TEST_BUCKET
 const handler = createHandler(services);
 
 /** The in-memory bucket the mocked client answers from. */
-const bucket = new Map<string, { body: Buffer; contentType?: string | undefined; cacheControl?: string | undefined }>();
-
-function serviceError(name: string, httpStatusCode: number): S3ServiceException {
-  return new S3ServiceException({ name, message: name, $fault: httpStatusCode >= 500 ? 'server' : 'client', $metadata: { httpStatusCode } });
-}
+const fake = fakeBucket(s3);
+const bucket = fake.objects;
 const slowDown = () => serviceError('SlowDown', 503);
-
-function fakeBucket(): void {
-  s3.on(GetObjectCommand).callsFake((input: GetObjectCommandInput) => {
-    const object = bucket.get(input.Key ?? '');
-    if (!object) throw new NoSuchKey({ message: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
-    const bytes = new Uint8Array(object.body);
-    return { Body: { transformToByteArray: () => Promise.resolve(bytes) } as unknown as GetObjectCommandOutput['Body'], ContentLength: bytes.length };
-  });
-  s3.on(HeadObjectCommand).callsFake((input: HeadObjectCommandInput) => {
-    const object = bucket.get(input.Key ?? '');
-    if (!object) throw new NotFound({ message: 'NotFound', $metadata: { httpStatusCode: 404 } });
-    return { ContentLength: object.body.length };
-  });
-  s3.on(PutObjectCommand).callsFake((input: PutObjectCommandInput) => {
-    bucket.set(input.Key ?? '', { body: Buffer.from(input.Body as Uint8Array), contentType: input.ContentType, cacheControl: input.CacheControl });
-    return {};
-  });
-  s3.on(DeleteObjectsCommand).callsFake((input: DeleteObjectsCommandInput) => {
-    for (const object of input.Delete?.Objects ?? []) bucket.delete(object.Key ?? '');
-    return {};
-  });
-  s3.on(ListObjectsV2Command).callsFake((input: ListObjectsV2CommandInput) => {
-    const keys = [...bucket.keys()].filter((key) => key.startsWith(input.Prefix ?? '')).sort();
-    return { Contents: keys.map((Key) => ({ Key, Size: bucket.get(Key)?.body.length ?? 0 })), KeyCount: keys.length };
-  });
-}
 
 let png: Buffer;
 let rotatedJpeg: Buffer;
@@ -115,7 +72,7 @@ beforeEach(() => {
   s3.reset();
   bucket.clear();
   logs.lines.length = 0;
-  fakeBucket();
+  fake.install();
 });
 
 /** A fresh staging key of the pose, holding `bytes`. */
@@ -126,7 +83,7 @@ function stage(generationId: string, poseId: string, bytes: Buffer): string {
   return key;
 }
 
-const keysUnder = (prefix: string): string[] => [...bucket.keys()].filter((key) => key.startsWith(prefix)).sort();
+const keysUnder = fake.keysUnder;
 const invoke = (event: unknown): Promise<unknown> => handler(event, lambdaContext());
 
 async function expectPublished(generationId: string, poseId: string, source?: Buffer): Promise<void> {
@@ -277,7 +234,7 @@ describe('thumbnail handler: S3 events delivered directly', () => {
     expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'error', key }));
     // Once the store is back, the retry publishes.
     s3.reset();
-    fakeBucket();
+    fake.install();
     expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
     await expectPublished('gen_1', 'pose-1', png);
   });

@@ -1,0 +1,138 @@
+/**
+ * Faults injected into the thumbnail flow. Whatever step fails (the SDK answering 500, 503 SlowDown, a timeout
+ * or a reset, or the real test S3 server cut off mid-request), the record is retried, nothing half written is
+ * left public (never a thumbnail without its image), the upload is not lost, and once the store is back the pose
+ * ends ready with no orphan.
+ */
+import { randomUUID } from 'node:crypto';
+import { mockClient } from 'aws-sdk-client-mock';
+import sharp from 'sharp';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createHandler } from '../functions/thumbnail.ts';
+import { parseConfig } from '../lib/config.ts';
+import { createLogger } from '../lib/logger.ts';
+import { createServices } from '../lib/services.ts';
+import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { fakeBucket, serviceError, type S3CommandName } from './support/fake-s3-bucket.ts';
+import { startFlakyProxy, type FlakyProxy } from './support/flaky-proxy.ts';
+import { lambdaContext, r2TestEnv, s3Event, sqsEvent, TEST_BUCKET } from './support/http-events.ts';
+import { startS3Server, type S3TestServer } from './support/s3-server.ts';
+
+let png: Buffer;
+
+beforeAll(async () => {
+  png = await sharp({ create: { width: 640, height: 480, channels: 3, background: '#3a6' } }).png().toBuffer();
+});
+
+const faults: [string, () => Error][] = [
+  ['HTTP 500 InternalError', () => serviceError('InternalError', 500)],
+  ['HTTP 503 SlowDown', () => serviceError('SlowDown', 503)],
+  ['a timeout', () => Object.assign(new Error('Request timed out'), { name: 'TimeoutError' })],
+  ['a connection reset', () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
+];
+
+/** Each step of the flow, as the command (and key) that carries it. */
+const steps: [string, S3CommandName, (key: string) => boolean][] = [
+  ['reading the upload', 'GetObject', (key) => key.startsWith('staging/')],
+  ['writing the image', 'PutObject', (key) => /^poses\/.*[^b]\.png$/.test(key) && !key.endsWith('_thumb.png')],
+  ['writing the thumbnail', 'PutObject', (key) => key.endsWith('_thumb.png')],
+  ['checking the image is still there', 'HeadObject', (key) => key.startsWith('poses/')],
+  ['clearing an old rejection', 'DeleteObjects', (key) => key.startsWith('rejections/')],
+  ['removing the staging object', 'DeleteObjects', (key) => key.startsWith('staging/')],
+];
+
+describe('store faults on each step (aws-sdk-client-mock), through SQS deliveries', () => {
+  const config = parseConfig(r2TestEnv());
+  const client = createS3Client(config.r2!);
+  const s3 = mockClient(client);
+  const bucket = fakeBucket(s3);
+  const handler = createHandler(createServices({ config, store: new S3Store(client, TEST_BUCKET), logger: createLogger(() => undefined) }));
+
+  beforeEach(() => {
+    s3.reset();
+    bucket.objects.clear();
+    bucket.fail = undefined;
+    bucket.install();
+  });
+
+  const cases = steps.flatMap(([step, command, matches]) => faults.map(([fault, error]) => [step, fault, command, matches, error] as const));
+
+  it.each(cases)('%s fails with %s: retried, nothing half public, then ready', async (_step, _fault, command, matches, error) => {
+    const stagingKey = `staging/gen_f/pose_f/${randomUUID()}`;
+    bucket.objects.set(stagingKey, { body: png });
+    bucket.fail = (name, key) => (name === command && matches(key) ? error() : undefined);
+    const event = sqsEvent({ 'm-1': [stagingKey] });
+
+    const failed = (await handler(event, lambdaContext())) as { batchItemFailures: { itemIdentifier: string }[] };
+
+    expect(failed.batchItemFailures).toEqual([{ itemIdentifier: 'm-1' }]);
+    const image = bucket.objects.has('poses/gen_f/pose_f.png');
+    const thumbnail = bucket.objects.has('poses/gen_f/pose_f_thumb.png');
+    expect(thumbnail && !image, 'a thumbnail without its image').toBe(false);
+    expect(bucket.keysUnder('rejections/'), 'a store fault is not a rejection').toEqual([]);
+    if (!(command === 'DeleteObjects' && matches('staging/'))) {
+      // Until the staging object is removed the pose is not done, so the upload must still be there.
+      expect(bucket.objects.has(stagingKey), 'the upload was lost').toBe(true);
+    }
+
+    bucket.fail = undefined; // the store is back: the queue redelivers
+    expect(await handler(event, lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
+    expect(bucket.keysUnder('')).toEqual(['poses/gen_f/pose_f.png', 'poses/gen_f/pose_f_thumb.png']);
+    expect(bucket.objects.get('poses/gen_f/pose_f.png')?.body.equals(png)).toBe(true);
+  });
+});
+
+describe('the real S3 server cut off mid-request', () => {
+  let server: S3TestServer;
+  let proxy: FlakyProxy;
+
+  beforeAll(async () => {
+    server = await startS3Server();
+    proxy = await startFlakyProxy(server.endpoint);
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await server.stop();
+  });
+
+  const cutPoints: [string, RegExp][] = [
+    ['reading the upload', /^GET \/poses-test\/staging\//m],
+    ['writing the image', /^PUT \/poses-test\/poses\/[^ ]*[0-9]\.png/m],
+    ['writing the thumbnail', /^PUT \/poses-test\/poses\/[^ ]*_thumb\.png/m],
+    ['removing the staging object', /^POST \/poses-test\/?\?delete/m],
+  ];
+
+  it.each(cutPoints)('cut while %s: the event fails, then succeeds once the server is back', async (_, pattern) => {
+    const poseId = `pose_${randomUUID().slice(0, 8)}`;
+    const direct = new S3Store(createS3Client(server.r2Config), server.bucket);
+    const config = parseConfig({
+      ...r2TestEnv(),
+      R2_ENDPOINT: proxy.endpoint,
+      R2_BUCKET_NAME: server.bucket,
+      R2_ACCESS_KEY_ID: server.accessKeyId,
+      R2_SECRET_ACCESS_KEY: server.secretAccessKey,
+    });
+    const client = createS3Client(config.r2!);
+    const handler = createHandler(createServices({ config, store: new S3Store(client, server.bucket), logger: createLogger(() => undefined) }));
+    const stagingKey = `staging/gen_cut/${poseId}/${randomUUID()}`;
+    await direct.put(stagingKey, png, { contentType: 'image/png' });
+
+    proxy.cutAt(pattern);
+    await expect(handler(s3Event(stagingKey), lambdaContext())).rejects.toThrow(/retried/);
+    expect(proxy.isDown).toBe(true);
+
+    const image = await direct.head(`poses/gen_cut/${poseId}.png`);
+    const thumbnail = await direct.head(`poses/gen_cut/${poseId}_thumb.png`);
+    expect(thumbnail !== undefined && image === undefined, 'a thumbnail without its image').toBe(false);
+
+    proxy.restore();
+    expect(await handler(s3Event(stagingKey), lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
+    const left: string[] = [];
+    for await (const object of direct.list(`poses/gen_cut/${poseId}`)) left.push(object.key);
+    expect(left).toEqual([`poses/gen_cut/${poseId}.png`, `poses/gen_cut/${poseId}_thumb.png`]);
+    await expect(direct.head(stagingKey)).resolves.toBeUndefined();
+    expect((await direct.get(`poses/gen_cut/${poseId}.png`))?.body.equals(png)).toBe(true);
+    client.destroy();
+  });
+});

@@ -26,7 +26,7 @@ import { createHandler as createPresign } from './presign.ts';
 import { createHandler as createStatus } from './status.ts';
 import { createHandler as createThumbnail } from './thumbnail.ts';
 
-const NUM_RUNS = 200;
+const NUM_RUNS = process.env.STRESS === '1' ? 5000 : 200; // npm run test:stress runs many more
 
 const ROUTE_METHOD = { presign: 'POST', status: 'GET', delete: 'DELETE', thumbnail: 'POST' } as const;
 

@@ -33,7 +33,7 @@ import { createServices } from '../services.ts';
 import { createS3Client, S3Store } from '../storage/s3-store.ts';
 import { normalizeObjectEvent, type EventKind } from './object-events.ts';
 
-const NUM_RUNS = 200;
+const NUM_RUNS = process.env.STRESS === '1' ? 5000 : 200; // npm run test:stress runs many more
 const KINDS: EventKind[] = ['s3', 'sqs', 'r2', 'local', 'unknown'];
 
 /** Keys: valid staging keys, other layout keys, and anything (unicode, NUL, traversal, `+`, `%`, huge). */

@@ -17,6 +17,9 @@ import { createServices, type Services } from '../lib/services.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
 
+/** npm run test:stress tries ten times as many. */
+const INTERLEAVINGS = process.env.STRESS === '1' ? 600 : 60;
+
 let png: Buffer;
 let dir: string;
 
@@ -107,9 +110,9 @@ describe('the thumbnailer racing deletes and itself', () => {
     expect((await base.get(imageKey(pose)))?.body.equals(png)).toBe(true);
   });
 
-  it('over 60 shuffled interleavings of processing and delete, the pose always ends ready or gone', async () => {
+  it(`over ${INTERLEAVINGS} shuffled interleavings of processing and delete, the pose always ends ready or gone`, async () => {
     const outcomes = new Set<string>();
-    for (let seed = 1; seed <= 60; seed++) {
+    for (let seed = 1; seed <= INTERLEAVINGS; seed++) {
       const base = new DirectoryStore({ root: path.join(dir, String(seed)), uploadBaseUrl: 'http://127.0.0.1:1' });
       const app = services(jitteryStore(base, seeded(seed)));
       const pose = { generationId: `gen_${seed}`, poseId: 'pose_1' };

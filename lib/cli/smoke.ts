@@ -1,85 +1,108 @@
 /**
  * The reference's scripts/test-storage.ts: init, save with thumbnail, verify the files, delete, error
  * handling, against whichever mode the environment configures. `npm run smoke`; exit status 1 on failure.
+ * `pose-storage smoke` runs the same checks through runSmoke().
  */
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
+import type { Config } from '../config.ts';
 import { InvalidIdError, InvalidImageError } from '../errors.ts';
 import { imageKey, thumbnailKey } from '../layout.ts';
 import { createLogger } from '../logger.ts';
 import { THUMBNAIL_SIZE } from '../pose-image.ts';
+import type { PoseStorage } from '../pose-storage.ts';
 import { createServices } from '../services.ts';
 
-const quiet = process.argv.includes('--quiet');
-const { storage, config } = createServices(quiet ? { logger: createLogger(() => undefined) } : {});
-const results: { name: string; ok: boolean; detail: string }[] = [];
-
-async function check(name: string, run: () => Promise<string>): Promise<void> {
-  try {
-    results.push({ name, ok: true, detail: await run() });
-  } catch (error) {
-    results.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
-  }
-  const last = results.at(-1)!;
-  console.log(`${last.ok ? 'PASS' : 'FAIL'}  ${name}: ${last.detail}`);
+export interface SmokeOptions {
+  storage: PoseStorage;
+  config: Config;
+  /** Prints one line of the report; default console.log. */
+  write?: (line: string) => void;
 }
 
-function expect(condition: boolean, message: string): void {
-  if (!condition) throw new Error(message);
+export interface SmokeResult {
+  passed: number;
+  failed: number;
 }
 
-const pose = { generationId: `smoke_${Date.now()}`, poseId: `pose_${randomUUID().slice(0, 8)}` };
-const where = config.r2 ? `bucket ${config.r2.bucketName} at ${new URL(config.r2.endpoint).host}` : config.uploadPath;
-console.log(`Storage smoke test, ${storage.getStorageMode()} mode (${where})\n`);
+/** Runs the checks against `storage`, printing a PASS/FAIL line each and a summary. */
+export async function runSmoke({ storage, config, write = (line) => console.log(line) }: SmokeOptions): Promise<SmokeResult> {
+  const results: { name: string; ok: boolean; detail: string }[] = [];
 
-await check('initialization', async () => {
-  await storage.initializeLocalStorage();
-  return `initialized in ${storage.getStorageMode()} mode`;
-});
-
-await check('save pose with thumbnail', async () => {
-  const imageBuffer = await sharp({ create: { width: 640, height: 960, channels: 3, background: '#3a7bd5' } }).png().toBuffer();
-  const urls = await storage.savePoseWithThumbnail({ imageBuffer, ...pose });
-  expect(urls.imageUrl.endsWith(`/${imageKey(pose)}`), `unexpected imageUrl ${urls.imageUrl}`);
-  expect(urls.thumbnailUrl.endsWith(`/${thumbnailKey(pose)}`), `unexpected thumbnailUrl ${urls.thumbnailUrl}`);
-  expect(urls.originalImageUrl === urls.imageUrl, 'originalImageUrl differs from imageUrl');
-  return urls.imageUrl;
-});
-
-await check('verify files', async () => {
-  const image = await storage.store.get(imageKey(pose));
-  const thumbnail = await storage.store.get(thumbnailKey(pose));
-  expect(image !== undefined && thumbnail !== undefined, 'image or thumbnail missing');
-  const meta = await sharp(thumbnail!.body).metadata();
-  expect(meta.format === 'png' && meta.width === THUMBNAIL_SIZE && meta.height === THUMBNAIL_SIZE, `thumbnail is ${meta.format} ${meta.width}x${meta.height}`);
-  return `image ${image!.size} bytes, thumbnail ${meta.width}x${meta.height} PNG ${thumbnail!.size} bytes`;
-});
-
-await check('delete pose', async () => {
-  const result = await storage.deletePose(pose);
-  expect(result.ok, result.ok ? '' : result.error.message);
-  expect(!(await storage.store.head(imageKey(pose))) && !(await storage.store.head(thumbnailKey(pose))), 'files still there');
-  return 'image and thumbnail removed';
-});
-
-await check('error handling', async () => {
-  const refused = async (run: () => Promise<unknown>, type: new (...args: never[]) => Error) => {
+  async function check(name: string, run: () => Promise<string>): Promise<void> {
     try {
-      await run();
+      results.push({ name, ok: true, detail: await run() });
     } catch (error) {
-      if (error instanceof type) return;
-      throw error;
+      results.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
     }
-    throw new Error(`expected ${type.name}`);
-  };
-  await refused(() => storage.savePoseWithThumbnail({ imageBuffer: Buffer.from('not an image'), ...pose }), InvalidImageError);
-  await refused(() => storage.savePoseWithThumbnail({ imageBuffer: Buffer.alloc(8), generationId: '../etc', poseId: 'x' }), InvalidIdError);
-  expect(!(await storage.store.head(imageKey(pose))), 'a refused save wrote a file');
-  const missing = await storage.deletePose({ generationId: pose.generationId, poseId: 'never_saved' });
-  expect(missing.ok, 'deleting a missing pose failed');
-  return 'invalid image and invalid id refused, nothing written; deleting a missing pose is fine';
-});
+    const last = results.at(-1)!;
+    write(`${last.ok ? 'PASS' : 'FAIL'}  ${name}: ${last.detail}`);
+  }
 
-const failed = results.filter((result) => !result.ok).length;
-console.log(`\n${results.length - failed} passed, ${failed} failed`);
-process.exitCode = failed > 0 ? 1 : 0;
+  function expect(condition: boolean, message: string): void {
+    if (!condition) throw new Error(message);
+  }
+
+  const pose = { generationId: `smoke_${Date.now()}`, poseId: `pose_${randomUUID().slice(0, 8)}` };
+  const where = config.r2 ? `bucket ${config.r2.bucketName} at ${new URL(config.r2.endpoint).host}` : config.uploadPath;
+  write(`Storage smoke test, ${storage.getStorageMode()} mode (${where})\n`);
+
+  await check('initialization', async () => {
+    await storage.initializeLocalStorage();
+    return `initialized in ${storage.getStorageMode()} mode`;
+  });
+
+  await check('save pose with thumbnail', async () => {
+    const imageBuffer = await sharp({ create: { width: 640, height: 960, channels: 3, background: '#3a7bd5' } }).png().toBuffer();
+    const urls = await storage.savePoseWithThumbnail({ imageBuffer, ...pose });
+    expect(urls.imageUrl.endsWith(`/${imageKey(pose)}`), `unexpected imageUrl ${urls.imageUrl}`);
+    expect(urls.thumbnailUrl.endsWith(`/${thumbnailKey(pose)}`), `unexpected thumbnailUrl ${urls.thumbnailUrl}`);
+    expect(urls.originalImageUrl === urls.imageUrl, 'originalImageUrl differs from imageUrl');
+    return urls.imageUrl;
+  });
+
+  await check('verify files', async () => {
+    const image = await storage.store.get(imageKey(pose));
+    const thumbnail = await storage.store.get(thumbnailKey(pose));
+    expect(image !== undefined && thumbnail !== undefined, 'image or thumbnail missing');
+    const meta = await sharp(thumbnail!.body).metadata();
+    expect(meta.format === 'png' && meta.width === THUMBNAIL_SIZE && meta.height === THUMBNAIL_SIZE, `thumbnail is ${meta.format} ${meta.width}x${meta.height}`);
+    return `image ${image!.size} bytes, thumbnail ${meta.width}x${meta.height} PNG ${thumbnail!.size} bytes`;
+  });
+
+  await check('delete pose', async () => {
+    const result = await storage.deletePose(pose);
+    expect(result.ok, result.ok ? '' : result.error.message);
+    expect(!(await storage.store.head(imageKey(pose))) && !(await storage.store.head(thumbnailKey(pose))), 'files still there');
+    return 'image and thumbnail removed';
+  });
+
+  await check('error handling', async () => {
+    const refused = async (run: () => Promise<unknown>, type: new (...args: never[]) => Error) => {
+      try {
+        await run();
+      } catch (error) {
+        if (error instanceof type) return;
+        throw error;
+      }
+      throw new Error(`expected ${type.name}`);
+    };
+    await refused(() => storage.savePoseWithThumbnail({ imageBuffer: Buffer.from('not an image'), ...pose }), InvalidImageError);
+    await refused(() => storage.savePoseWithThumbnail({ imageBuffer: Buffer.alloc(8), generationId: '../etc', poseId: 'x' }), InvalidIdError);
+    expect(!(await storage.store.head(imageKey(pose))), 'a refused save wrote a file');
+    const missing = await storage.deletePose({ generationId: pose.generationId, poseId: 'never_saved' });
+    expect(missing.ok, 'deleting a missing pose failed');
+    return 'invalid image and invalid id refused, nothing written; deleting a missing pose is fine';
+  });
+
+  const failed = results.filter((result) => !result.ok).length;
+  write(`\n${results.length - failed} passed, ${failed} failed`);
+  return { passed: results.length - failed, failed };
+}
+
+if (import.meta.main) {
+  const quiet = process.argv.includes('--quiet');
+  const { storage, config } = createServices(quiet ? { logger: createLogger(() => undefined) } : {});
+  const { failed } = await runSmoke({ storage, config });
+  process.exitCode = failed > 0 ? 1 : 0;
+}

@@ -1,0 +1,57 @@
+/**
+ * Configuration of the operations tool (`pose-storage`). It reads the service's own variables with the
+ * service's own parser (lib/config.ts), so every error names the variable exactly as the service would, with
+ * two differences that fit a tool run by an operator, not an HTTP API:
+ *
+ * - API_TOKEN is never needed (and never read): only the HTTP handlers use it. The parser requires it in r2
+ *   mode, so a placeholder stands in for it while parsing; it is dropped from the result and never printed.
+ * - `migrate` reaches the bucket from the R2_* variables whatever STORAGE_MODE says (a migration runs while
+ *   the service is still in local mode).
+ */
+import { parseConfig, type Config, type R2Config } from '../config.ts';
+import { ConfigError } from '../errors.ts';
+import { DirectoryStore } from '../storage/directory-store.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+import { createS3Client, S3Store } from '../storage/s3-store.ts';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Stands in for API_TOKEN while parsing (the parser wants one in r2 mode); never used, never shown. */
+const PLACEHOLDER_TOKEN = 'pose-storage-operations-placeholder';
+
+/** The service's configuration from `env`, without API_TOKEN (see above). Throws a ConfigError naming the variable. */
+export function parseOperationsConfig(env: Env): Config {
+  const config = parseConfig({ ...env, API_TOKEN: PLACEHOLDER_TOKEN });
+  return { ...config, apiTokens: [] };
+}
+
+/**
+ * The bucket's configuration from the R2_* variables, whatever STORAGE_MODE is. `purpose` replaces the
+ * parser's "when STORAGE_MODE=r2" in error messages (e.g. "for --to r2").
+ */
+export function parseR2Config(env: Env, purpose: string): R2Config {
+  try {
+    return parseConfig({ ...env, STORAGE_MODE: 'r2', API_TOKEN: PLACEHOLDER_TOKEN }).r2!;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const problem = error.message.slice(error.variable.length + 1).replace('when STORAGE_MODE=r2', purpose);
+    throw new ConfigError(error.variable, problem);
+  }
+}
+
+export type Side = 'local' | 'r2';
+
+/** The directory of UPLOAD_PATH (local) or the bucket (r2), as a store. */
+export function storeOf(side: Side, config: Config, r2: R2Config | undefined): ObjectStore {
+  if (side === 'r2') {
+    if (!r2) throw new Error('storeOf("r2") needs the R2 configuration');
+    return new S3Store(createS3Client(r2), r2.bucketName);
+  }
+  return new DirectoryStore({ root: config.uploadPath, uploadBaseUrl: `http://localhost:${config.port}` });
+}
+
+/** Where a side's files are, for people: the directory, or the bucket and the endpoint's host (no credentials). */
+export function describeLocation(side: Side, config: Config, r2: R2Config | undefined): string {
+  if (side === 'r2' && r2) return `bucket ${r2.bucketName} at ${new URL(r2.endpoint).host}`;
+  return config.uploadPath;
+}

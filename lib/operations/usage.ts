@@ -1,0 +1,88 @@
+/**
+ * `pose-storage usage`: files, bytes and poses in the store, by area (poses/, staging/, rejections/, other)
+ * and optionally by generation. One listing of the whole store, page by page: no key is kept, only counters
+ * (per area, and per generation when asked).
+ *
+ * A pose is a published image (`poses/{generationId}/{poseId}.png`), with or without its thumbnail; a
+ * thumbnail (`..._thumb.png`) is not a pose of its own.
+ */
+import { ID_PATTERN } from '../layout.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+
+export type Area = 'poses' | 'staging' | 'rejections' | 'other';
+export const AREAS: readonly Area[] = ['poses', 'staging', 'rejections', 'other'];
+
+export interface UsageCounts {
+  files: number;
+  bytes: number;
+}
+
+export interface GenerationUsage extends UsageCounts {
+  generationId: string;
+  poses: number;
+  /** Newest modification time of the generation's files (ISO 8601). */
+  newest: string;
+}
+
+export interface UsageReport extends UsageCounts {
+  /** Published images (with or without thumbnail). */
+  poses: number;
+  thumbnails: number;
+  areas: Record<Area, UsageCounts>;
+  /** With `byGeneration`: every generation (of poses/, staging/ or rejections/), sorted by id. */
+  generations?: GenerationUsage[];
+}
+
+export interface UsageOptions {
+  byGeneration?: boolean;
+}
+
+const PUBLISHED_FILE = /^poses\/([A-Za-z0-9_-]{1,128})\/([A-Za-z0-9_-]{1,128})\.png$/;
+
+/** What a published key is: a pose's image, a thumbnail, or neither (another file under poses/). */
+export function publishedKind(key: string): 'image' | 'thumbnail' | undefined {
+  const match = PUBLISHED_FILE.exec(key);
+  if (!match) return undefined;
+  return match[2]!.endsWith('_thumb') ? 'thumbnail' : 'image';
+}
+
+function areaOf(key: string): Area {
+  const first = key.slice(0, key.indexOf('/') + 1);
+  if (first === 'poses/') return 'poses';
+  if (first === 'staging/') return 'staging';
+  if (first === 'rejections/') return 'rejections';
+  return 'other';
+}
+
+export async function measureUsage(store: ObjectStore, options: UsageOptions = {}): Promise<UsageReport> {
+  const areas = Object.fromEntries(AREAS.map((area) => [area, { files: 0, bytes: 0 }])) as Record<Area, UsageCounts>;
+  const report: UsageReport = { files: 0, bytes: 0, poses: 0, thumbnails: 0, areas };
+  const generations = new Map<string, { files: number; bytes: number; poses: number; newest: number }>();
+
+  for await (const object of store.list('')) {
+    const area = areaOf(object.key);
+    report.files++;
+    report.bytes += object.size;
+    areas[area].files++;
+    areas[area].bytes += object.size;
+    const kind = area === 'poses' ? publishedKind(object.key) : undefined;
+    if (kind === 'image') report.poses++;
+    if (kind === 'thumbnail') report.thumbnails++;
+    if (!options.byGeneration || area === 'other') continue;
+    const generationId = object.key.split('/')[1] ?? '';
+    if (!ID_PATTERN.test(generationId)) continue;
+    let counts = generations.get(generationId);
+    if (!counts) generations.set(generationId, (counts = { files: 0, bytes: 0, poses: 0, newest: 0 }));
+    counts.files++;
+    counts.bytes += object.size;
+    if (kind === 'image') counts.poses++;
+    counts.newest = Math.max(counts.newest, object.lastModified.getTime());
+  }
+
+  if (options.byGeneration) {
+    report.generations = [...generations]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([generationId, counts]) => ({ generationId, ...counts, newest: new Date(counts.newest).toISOString() }));
+  }
+  return report;
+}

@@ -1,0 +1,293 @@
+/**
+ * The operations tool as a user runs it: `node lib/cli/pose-storage.ts <command>` in a child process, with its
+ * environment, against a temporary directory and a real S3-compatible server (s3rver). Checks the exit
+ * statuses, stdout/stderr, and that no secret is ever printed.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { startS3Server, type S3TestServer } from './support/s3-server.ts';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const NODE = path.join(REPO, 'node_modules', '.bin', 'node');
+const CLI = path.join(REPO, 'lib', 'cli', 'pose-storage.ts');
+const SECRET_MARKER = 'API-TOKEN-SECRET-must-never-show-0123456789';
+
+let server: S3TestServer;
+let bucket: S3Store;
+let work: string;
+let uploads: string;
+
+beforeAll(async () => {
+  server = await startS3Server();
+  bucket = new S3Store(createS3Client(server.r2Config), server.bucket);
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+beforeEach(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'operations-cli-'));
+  uploads = path.join(work, 'uploads');
+});
+
+afterEach(async () => {
+  await rm(work, { recursive: true, force: true });
+  const keys: string[] = [];
+  for await (const object of bucket.list('')) keys.push(object.key);
+  await bucket.delete(keys);
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment of a run: only what is given (plus PATH), never the test runner's own. */
+function env(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', UPLOAD_PATH: uploads, ...extra };
+}
+
+/** R2_* of the test server; the secret key is s3rver's, so the API token stands in as the secret to look for. */
+function r2Env(extra: Record<string, string> = {}): Record<string, string> {
+  return env({
+    R2_ENDPOINT: server.endpoint,
+    R2_ACCESS_KEY_ID: server.accessKeyId,
+    R2_SECRET_ACCESS_KEY: server.secretAccessKey,
+    R2_BUCKET_NAME: server.bucket,
+    R2_PUBLIC_URL: 'https://poses.example.test',
+    ...extra,
+  });
+}
+
+function cli(args: string[], environment: Record<string, string>, onStdout?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, [CLI, ...args], { cwd: work, env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      onStdout?.(stdout, child);
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `count` published poses (image + thumbnail, distinct 16x16 PNGs) under UPLOAD_PATH; returns their total bytes. */
+async function seed(count: number, generation = 'gen_1'): Promise<number> {
+  const directory = path.join(uploads, 'poses', generation);
+  await mkdir(directory, { recursive: true });
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    for (const [name, shade] of [[`p${i}.png`, 2 * i], [`p${i}_thumb.png`, 2 * i + 1]] as const) {
+      const body = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: shade % 256, g: Math.floor(shade / 256), b: 9 } } })
+        .png()
+        .toBuffer();
+      await writeFile(path.join(directory, name), body);
+      bytes += body.length;
+    }
+  }
+  return bytes;
+}
+
+describe('pose-storage CLI', () => {
+  it('--help lists the commands; a command --help its options', async () => {
+    const main = await cli(['--help'], env());
+    expect(main.code).toBe(0);
+    for (const command of ['migrate', 'usage', 'verify', 'cleanup', 'health', 'smoke']) expect(main.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    const migrate = await cli(['migrate', '--help'], env());
+    expect(migrate.code).toBe(0);
+    expect(migrate.stdout).toMatch(/^Usage: pose-storage migrate --from local --to r2/);
+    expect(migrate.stdout).toContain('--concurrency N');
+    expect(migrate.stderr).toBe('');
+  });
+
+  it('an unknown flag or command is exit status 2 with one line naming it', async () => {
+    const flag = await cli(['usage', '--by-generatoin'], env());
+    expect(flag).toEqual({ code: 2, stdout: '', stderr: 'pose-storage usage: unknown option --by-generatoin. See "pose-storage usage --help".\n' });
+    const command = await cli(['migrat'], env());
+    expect(command.code).toBe(2);
+    expect(command.stderr).toMatch(/^pose-storage: unknown command "migrat"/);
+    const value = await cli(['migrate', '--from', 'local', '--to', 'r2', '--concurrency', '0'], r2Env());
+    expect(value.code).toBe(2);
+    expect(value.stderr).toContain('--concurrency must be a whole number from 1 to 64 (got "0")');
+  });
+
+  it('a configuration error is exit status 2 with one line naming the variable, and never a secret', async () => {
+    const mode = await cli(['usage'], env({ STORAGE_MODE: 'bogus' }));
+    expect(mode).toEqual({ code: 2, stdout: '', stderr: 'Configuration error: STORAGE_MODE must be "local" or "r2" (got "bogus")\n' });
+
+    const { R2_BUCKET_NAME: _, ...withoutBucket } = r2Env({ API_TOKEN: SECRET_MARKER, R2_SECRET_ACCESS_KEY: SECRET_MARKER });
+    const migrate = await cli(['migrate', '--from', 'local', '--to', 'r2'], withoutBucket);
+    expect(migrate).toEqual({ code: 2, stdout: '', stderr: 'Configuration error: R2_BUCKET_NAME is required for --to r2\n' });
+
+    // r2 mode without API_TOKEN: fine for the operations tool, not for health (the service needs it).
+    const health = await cli(['health'], r2Env({ STORAGE_MODE: 'r2', R2_SECRET_ACCESS_KEY: SECRET_MARKER }));
+    expect(health.code).toBe(2);
+    expect(health.stderr).toBe('Configuration error: API_TOKEN is required when STORAGE_MODE=r2\n');
+    expect(health.stdout).toContain('FAIL  configuration');
+    for (const run of [mode, migrate, health]) expect(run.stdout + run.stderr).not.toContain(SECRET_MARKER);
+  });
+
+  it('usage --json reports what is in the directory', async () => {
+    const bytes = await seed(3);
+    await mkdir(path.join(uploads, 'rejections', 'gen_2'), { recursive: true });
+    await writeFile(path.join(uploads, 'rejections', 'gen_2', 'p9.json'), '{"reason":"not_an_image"}');
+    const run = await cli(['usage', '--json', '--by-generation'], env());
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      mode: 'local',
+      location: uploads,
+      files: 7,
+      bytes: bytes + 25,
+      poses: 3,
+      thumbnails: 3,
+      areas: { poses: { files: 6, bytes }, rejections: { files: 1, bytes: 25 }, staging: { files: 0, bytes: 0 } },
+      generations: [
+        { generationId: 'gen_1', poses: 3, files: 6, bytes },
+        { generationId: 'gen_2', poses: 0, files: 1, bytes: 25 },
+      ],
+    });
+  });
+
+  it('usage in r2 mode reads the bucket (API_TOKEN not needed)', async () => {
+    await bucket.put('poses/gen_1/a.png', Buffer.alloc(100), { contentType: 'image/png' });
+    await bucket.put('poses/gen_1/a_thumb.png', Buffer.alloc(10), { contentType: 'image/png' });
+    const run = await cli(['usage'], r2Env({ STORAGE_MODE: 'r2', R2_SECRET_ACCESS_KEY: server.secretAccessKey }));
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`Storage usage, r2 mode (bucket ${server.bucket} at 127.0.0.1:`);
+    expect(run.stdout).toMatch(/^poses\/ +2 +110 B$/m);
+    expect(run.stdout).toContain('poses: 1 (thumbnails: 1)');
+  });
+
+  it('migrate prints progress and a summary; run again, it skips everything', async () => {
+    const bytes = await seed(30);
+    const first = await cli(['migrate', '--from', 'local', '--to', 'r2', '--verify'], r2Env({ API_TOKEN: SECRET_MARKER }));
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain(`Migrating poses/ from local (${uploads}) to r2 (bucket ${server.bucket} at 127.0.0.1:`);
+    expect(first.stdout).toMatch(/^progress: 60\/60 files \(100%\)/m);
+    expect(first.stdout.match(/^progress: /gm)!.length).toBeGreaterThanOrEqual(10);
+    expect(first.stdout).toMatch(new RegExp(`^ +copied +60 files +${(bytes / 1024).toFixed(1)} KB$`, 'm'));
+    expect(first.stdout).toMatch(/^ +verified +60 files .* read back and byte-identical$/m);
+    expect(first.stdout).toMatch(/^ +failed +0 files/m);
+    expect(first.stderr).toContain('"message":"[Storage] Migration started: 60 files from local to r2"');
+    expect(first.stdout + first.stderr).not.toContain(SECRET_MARKER);
+    expect(first.stdout + first.stderr).not.toContain(`"${server.secretAccessKey}"`);
+
+    const stored = await bucket.get('poses/gen_1/p7_thumb.png');
+    expect(stored?.body.equals(await readFile(path.join(uploads, 'poses', 'gen_1', 'p7_thumb.png')))).toBe(true);
+
+    const again = await cli(['migrate', '--from', 'local', '--to', 'r2', '--json'], r2Env());
+    expect(again.code).toBe(0);
+    const result = JSON.parse(again.stdout) as { copied: { files: number }; skipped: { files: number; bytes: number }; failed: { files: number } };
+    expect(result).toMatchObject({ copied: { files: 0 }, skipped: { files: 60, bytes }, failed: { files: 0 } });
+  });
+
+  it('migrate --dry-run writes nothing; a missing bucket is exit status 1 with the reason', async () => {
+    await seed(3);
+    const dry = await cli(['migrate', '--from', 'local', '--to', 'r2', '--dry-run'], r2Env());
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^ +would copy +6 files/m);
+    expect(dry.stdout).toMatch(/^progress: 6\/6 files \(100%\), .*, 6 to copy, 0 skipped, 0 failed$/m);
+    expect(dry.stdout).toContain('(dry run: nothing was written)');
+    const keys: string[] = [];
+    for await (const object of bucket.list('')) keys.push(object.key);
+    expect(keys).toEqual([]);
+
+    const missing = await cli(['migrate', '--from', 'local', '--to', 'r2'], r2Env({ R2_BUCKET_NAME: 'no-such-bucket' }));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^pose-storage migrate: Storage is unavailable: list poses\/ failed with NoSuchBucket \(HTTP 404\)$/m);
+  });
+
+  it('Ctrl-C stops a migration after the copies in flight; running it again copies the rest', async () => {
+    await seed(100);
+    let interrupted = false;
+    const first = await cli(['migrate', '--from', 'local', '--to', 'r2', '--concurrency', '1'], r2Env(), (stdout, child) => {
+      if (!interrupted && /^progress: /m.test(stdout)) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    });
+    expect(first.code).toBe(130);
+    expect(first.stderr).toContain('Interrupted: finishing the copies in flight');
+    const copied = Number(/^ {2}copied +(\d+) files/m.exec(first.stdout)?.[1]);
+    expect(copied).toBeGreaterThan(0);
+    expect(copied).toBeLessThan(200);
+    expect(first.stdout).toContain(`Interrupted after ${copied} of 200 files: run the same command again to resume.`);
+
+    const second = await cli(['migrate', '--from', 'local', '--to', 'r2', '--json'], r2Env());
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ copied: { files: 200 - copied }, skipped: { files: copied } });
+  });
+
+  it('verify is exit status 1 while problems are left, 0 once --repair fixed them', async () => {
+    await seed(2);
+    await rm(path.join(uploads, 'poses', 'gen_1', 'p0_thumb.png')); // p0: missing thumbnail (its image is a valid 16x16 PNG)
+    const staged = path.join(uploads, 'staging', 'gen_1', 'p5', '0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11');
+    await mkdir(path.dirname(staged), { recursive: true });
+    await writeFile(staged, 'old upload');
+    const old = new Date(Date.now() - 5 * 3600_000);
+    await utimes(staged, old, old);
+
+    const found = await cli(['verify'], env());
+    expect(found.code).toBe(1);
+    expect(found.stdout).toMatch(/^ {2}missing thumbnail +poses\/gen_1\/p0\.png: no thumbnail poses\/gen_1\/p0_thumb\.png$/m);
+    expect(found.stdout).toMatch(/^ {2}broken thumbnail +poses\/gen_1\/p1_thumb\.png: 16x16, not 400x400$/m);
+    expect(found.stdout).toMatch(/^ {2}stale staging +staging\/gen_1\/p5\/0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11: staged 5\.0 h ago/m);
+    expect(found.stdout).toContain('3 problem(s) (1 missing thumbnail, 1 broken thumbnail, 1 stale staging). Run "pose-storage verify --repair" to fix them.');
+
+    const repaired = await cli(['verify', '--repair'], env());
+    expect(repaired.code).toBe(0);
+    expect(repaired.stdout).toContain('3 problem(s) (1 missing thumbnail, 1 broken thumbnail, 1 stale staging): 3 repaired, 0 left.');
+    const clean = await cli(['verify', '--json'], env());
+    expect(clean.code).toBe(0);
+    expect(JSON.parse(clean.stdout)).toMatchObject({ problems: 0, unrepaired: 0, findings: [] });
+  });
+
+  it('cleanup deletes the old generation and keeps the new one', async () => {
+    await seed(2, 'gen_old');
+    await seed(2, 'gen_new');
+    const old = new Date(Date.now() - 40 * 86_400_000);
+    for (const name of ['p0.png', 'p0_thumb.png', 'p1.png', 'p1_thumb.png']) await utimes(path.join(uploads, 'poses', 'gen_old', name), old, old);
+
+    const bad = await cli(['cleanup', '--older-than', '30 days'], env());
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--older-than: "30 days" is not a duration');
+
+    const run = await cli(['cleanup', '--older-than', '30d'], env());
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^ {2}deleted {6}gen_old {2}4 files, /m);
+    expect(run.stdout).toMatch(/Deleted 1 of 2 generation\(s\) \(4 files, .*\); 1 kept/);
+    const usage = JSON.parse((await cli(['usage', '--json', '--by-generation'], env())).stdout) as { generations: { generationId: string }[] };
+    expect(usage.generations.map((g) => g.generationId)).toEqual(['gen_new']);
+  });
+
+  it('health: exit status 0 when healthy, 1 below the free-space threshold', async () => {
+    await mkdir(uploads);
+    const healthy = await cli(['health', '--json'], env());
+    expect(healthy.code).toBe(0);
+    expect(JSON.parse(healthy.stdout)).toMatchObject({ status: 'healthy', mode: 'local' });
+    const low = await cli(['health', '--min-free-mb', '999999999'], env());
+    expect(low.code).toBe(1);
+    expect(low.stdout).toMatch(/^Unhealthy: local mode/);
+    expect(low.stdout).toMatch(/^ {2}FAIL {2}disk_space .*low disk space/m);
+  });
+
+  it('smoke runs the smoke test', async () => {
+    const run = await cli(['smoke', '--quiet'], env());
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Storage smoke test, local mode/);
+    expect(run.stdout).toContain('\n5 passed, 0 failed\n');
+    expect(run.stderr).toBe('');
+  });
+});

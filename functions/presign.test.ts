@@ -192,6 +192,7 @@ describe('POST /uploads: errors', () => {
     ['poseId with %2e', { poseId: '%2e%2e' }, 'poseId'],
     ['poseId too long', { poseId: 'p'.repeat(129) }, 'poseId'],
     ['empty poseId', { poseId: '' }, 'poseId'],
+    ['a poseId ending in _thumb (its image would be pose x\'s thumbnail)', { poseId: 'x_thumb' }, 'poseId'],
     ['numeric generationId', { generationId: 12 }, 'generationId'],
     ['poseLibraryId with a space', { poseLibraryId: 'a b' }, 'poseLibraryId'],
     ['contentLength 0', { contentLength: 0 }, 'contentLength'],

@@ -38,8 +38,8 @@ export class ConfigError extends PoseStorageError {
 
 /** An id (generationId, poseId, poseLibraryId) or a storage key that is not of the allowed shape. */
 export class InvalidIdError extends PoseStorageError {
-  constructor(name: string, value: unknown) {
-    super('invalid_id', `${name} must match ^[A-Za-z0-9_-]{1,128}$ (got ${describeValue(value)})`);
+  constructor(name: string, value: unknown, rule = 'must match ^[A-Za-z0-9_-]{1,128}$') {
+    super('invalid_id', `${name} ${rule} (got ${describeValue(value)})`);
   }
 }
 

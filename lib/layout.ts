@@ -12,6 +12,13 @@ import { InvalidIdError } from './errors.ts';
  */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
+/**
+ * A poseId is an id that does not end in `_thumb`: pose `x_thumb`'s image would be pose `x`'s thumbnail key,
+ * so one client could overwrite another pose's thumbnail.
+ */
+export const POSE_ID_PATTERN = /^(?![A-Za-z0-9_-]*_thumb$)[A-Za-z0-9_-]{1,128}$/;
+export const POSE_ID_RULE = 'must match ^[A-Za-z0-9_-]{1,128}$ and not end in "_thumb"';
+
 export const PUBLIC_PREFIX = 'poses/';
 export const STAGING_PREFIX = 'staging/';
 export const REJECTIONS_PREFIX = 'rejections/';
@@ -28,7 +35,9 @@ export function parseId(name: string, value: unknown): string {
 }
 
 export function parsePoseRef(input: { generationId: unknown; poseId: unknown }): PoseRef {
-  return { generationId: parseId('generationId', input.generationId), poseId: parseId('poseId', input.poseId) };
+  const generationId = parseId('generationId', input.generationId);
+  if (typeof input.poseId === 'string' && POSE_ID_PATTERN.test(input.poseId)) return { generationId, poseId: input.poseId };
+  throw new InvalidIdError('poseId', input.poseId, POSE_ID_RULE);
 }
 
 export const imageKey = ({ generationId, poseId }: PoseRef): string =>
@@ -59,7 +68,7 @@ const STAGING_KEY = /^staging\/([A-Za-z0-9_-]{1,128})\/([A-Za-z0-9_-]{1,128})\/(
 /** The pose a staging key belongs to, or undefined for any key outside the staging area. */
 export function parseStagingKey(key: string): PoseRef | undefined {
   const match = STAGING_KEY.exec(key);
-  return match ? { generationId: match[1]!, poseId: match[2]! } : undefined;
+  return match && POSE_ID_PATTERN.test(match[2]!) ? { generationId: match[1]!, poseId: match[2]! } : undefined;
 }
 
 /** Public URL of a published key: local `/uploads/{key}`, r2 `{R2_PUBLIC_URL}/{key}`. */

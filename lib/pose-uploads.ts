@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InvalidImageError, PoseDeletedError, PoseStorageError, type RejectionReason } from './errors.ts';
-import { ID_PATTERN, newStagingKey, parseStagingKey, rejectionKey, stagingPrefix, thumbnailKey, type PoseRef } from './layout.ts';
+import { ID_PATTERN, newStagingKey, POSE_ID_PATTERN, POSE_ID_RULE, parseStagingKey, rejectionKey, stagingPrefix, thumbnailKey, type PoseRef } from './layout.ts';
 import { CONTENT_TYPES } from './image-format.ts';
 import { renderPose } from './pose-image.ts';
 import type { PoseStorage } from './pose-storage.ts';
@@ -12,16 +12,17 @@ import type { WebhookNotifier } from './webhook.ts';
  * local server are adapters around it.
  */
 const id = z.string().regex(ID_PATTERN, 'must match ^[A-Za-z0-9_-]{1,128}$');
+const poseId = z.string().regex(POSE_ID_PATTERN, POSE_ID_RULE);
 
 export const UPLOAD_CONTENT_TYPES = Object.values(CONTENT_TYPES) as [string, ...string[]];
 
 export const generationRefSchema = z.object({ generationId: id });
-export const poseRefSchema = z.object({ generationId: id, poseId: id });
+export const poseRefSchema = z.object({ generationId: id, poseId });
 
 /** The body of `POST /uploads`. Content type and size limits are checked separately (415, 413). */
 export const uploadRequestSchema = z.strictObject({
   generationId: id,
-  poseId: id,
+  poseId,
   contentType: z.string().max(255),
   contentLength: z.number().int('must be a whole number of bytes').positive('must be at least 1'),
   poseLibraryId: id.optional(),

@@ -427,4 +427,17 @@ describe(`DirectoryStore on a 256 KiB tmpfs${skipNote}`, () => {
       execFileSync('mount', ['-o', 'remount,rw', mountPoint], { stdio: 'pipe' });
     }
   });
+
+  it.skipIf(!canMount)('a read-only file system never written to (no .tmp yet) also gives PermissionDeniedError', async () => {
+    // Node's recursive mkdir reports ENOENT there; the store must still tell the real cause.
+    const fresh = path.join(mountPoint, 'fresh');
+    await mkdir(fresh);
+    execFileSync('mount', ['-o', 'remount,ro', mountPoint], { stdio: 'pipe' });
+    try {
+      const untouched = new DirectoryStore({ root: fresh, uploadBaseUrl: UPLOAD_BASE_URL });
+      await expect(untouched.put('poses/g/p.png', Buffer.from('x'), PNG)).rejects.toBeInstanceOf(PermissionDeniedError);
+    } finally {
+      execFileSync('mount', ['-o', 'remount,rw', mountPoint], { stdio: 'pipe' });
+    }
+  });
 });

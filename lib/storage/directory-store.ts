@@ -54,7 +54,7 @@ export class DirectoryStore implements ObjectStore {
   async writeAtomically(target: string, fill: (file: FileHandle) => Promise<void>): Promise<void> {
     const temp = path.join(this.root, TEMP_DIR, randomUUID());
     try {
-      await mkdir(path.dirname(temp), { recursive: true });
+      await makeDirectory(path.dirname(temp));
       const file = await open(temp, 'wx', 0o644);
       try {
         await fill(file);
@@ -180,8 +180,18 @@ async function renameCreatingParent(from: string, to: string): Promise<void> {
       return await rename(from, to);
     } catch (error) {
       if (!isMissing(error) || attempt === 3) throw error;
-      await mkdir(path.dirname(to), { recursive: true });
+      await makeDirectory(path.dirname(to));
     }
+  }
+}
+
+/** mkdir -p. Node's recursive mkdir says ENOENT on a read-only file system; a plain mkdir then tells the real cause. */
+async function makeDirectory(directory: string): Promise<void> {
+  try {
+    await mkdir(directory, { recursive: true });
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    await mkdir(directory);
   }
 }
 

@@ -160,6 +160,7 @@ export default $config({
     const presign = httpFunction('Presign', 'functions/presign.handler');
     const status = httpFunction('Status', 'functions/status.handler');
     const remove = httpFunction('Delete', 'functions/delete.handler');
+    const health = httpFunction('Health', 'functions/health.handler');
 
     // Decoding a 50 MP image takes a few hundred MB, and memory buys CPU on Lambda.
     const thumbnailTimeoutSeconds = SECONDS_PER_IMAGE * (target === 'r2' ? BATCH_SIZE : 1);
@@ -191,6 +192,7 @@ export default $config({
     api.route('GET /poses/{generationId}/{poseId}', status.arn);
     api.route('DELETE /poses/{generationId}/{poseId}', remove.arn);
     api.route('DELETE /poses/{generationId}', remove.arn);
+    api.route('GET /health', health.arn);
     // Any other method on a known path reaches a handler that answers the contract's 405 JSON (with
     // `Allow`), instead of API Gateway's own 404 {"message":"Not Found"}.
     api.route('ANY /uploads', presign.arn);

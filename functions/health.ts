@@ -1,5 +1,6 @@
 import { ConfigError } from '../lib/errors.ts';
 import { httpHandler, json, type HttpHandler } from '../lib/lambda/http-handler.ts';
+import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { checkHealth, configurationFailure, DEFAULT_MIN_FREE_BYTES, toPublicHealth } from '../lib/operations/health.ts';
 import { getServices, type Services } from '../lib/services.ts';
@@ -49,4 +50,4 @@ function createDefaultHandler(): HttpHandler {
   }
 }
 
-export const handler = createDefaultHandler();
+export const handler = lazyHandler(createDefaultHandler);

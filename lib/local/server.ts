@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createHandler as createDeleteHandler } from '../../functions/delete.ts';
+import { createHandler as createHealthHandler } from '../../functions/health.ts';
 import { createHandler as createPresignHandler } from '../../functions/presign.ts';
 import { createHandler as createStatusHandler } from '../../functions/status.ts';
 import { createHandler as createThumbnailHandler } from '../../functions/thumbnail.ts';
@@ -67,6 +68,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     presign: createPresignHandler(services),
     status: createStatusHandler(services),
     delete: createDeleteHandler(services),
+    health: createHealthHandler(services),
   };
   const thumbnail = createThumbnailHandler(services);
   const events = new EventQueue({
@@ -125,6 +127,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   /** The contract's routes, as API Gateway maps them (ANY routes reach the handler that answers 405). */
   function apiHandler(pathname: string, method: string): HttpHandler | undefined {
     if (pathname === '/uploads') return handlers.presign;
+    if (pathname === '/health') return handlers.health;
     // Empty segments are kept (`/poses//p` has an empty, invalid generationId: a 400, not another route).
     const segments = pathname.replace(/\/$/, '').split('/').slice(1);
     if (segments[0] !== 'poses' || segments.length < 2 || segments.length > 3) return undefined;

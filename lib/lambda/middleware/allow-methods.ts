@@ -20,6 +20,7 @@ export function allowMethods(methods: readonly string[]): MiddlewareObj<APIGatew
 /** The API's routes (the contract): the methods each path serves. */
 export function methodsOnPath(path: string): readonly string[] | undefined {
   if (/\/uploads\/?$/.test(path)) return ['POST'];
+  if (/\/health\/?$/.test(path)) return ['GET'];
   if (/\/poses\/[^/]+\/[^/]+\/?$/.test(path)) return ['GET', 'DELETE'];
   if (/\/poses\/[^/]+\/?$/.test(path)) return ['DELETE'];
   return undefined;

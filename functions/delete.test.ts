@@ -13,6 +13,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
 import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
 import { bearer, captureLogs, httpEvent, lambdaContext, r2TestEnv, TEST_BUCKET, TEST_ORIGIN, TEST_TOKENS } from '../test/support/http-events.ts';
+import { expectError, header } from '../test/support/http-results.ts';
 import { createHandler } from './delete.ts';
 
 const config = parseConfig(r2TestEnv());
@@ -52,19 +53,6 @@ function del(path: string, options: { headers?: Record<string, string>; method?:
 }
 
 const invoke = (event: APIGatewayProxyEventV2): Promise<HttpResult> => handler(event, lambdaContext());
-
-function header(result: HttpResult, name: string): string | undefined {
-  const entry = Object.entries(result.headers ?? {}).find(([key]) => key.toLowerCase() === name.toLowerCase());
-  return entry === undefined ? undefined : String(entry[1]);
-}
-
-function expectError(result: HttpResult, statusCode: number, code: string): void {
-  expect(result.statusCode).toBe(statusCode);
-  expect(header(result, 'content-type')).toBe('application/json');
-  expect(JSON.parse(String(result.body))).toEqual({ error: { code, message: expect.any(String) } });
-  expect(String(result.body)).not.toMatch(/\n\s+at |stack|node_modules/);
-  expect(header(result, 'x-content-type-options')).toBe('nosniff');
-}
 
 function expect204(result: HttpResult): void {
   expect(result.statusCode).toBe(204);

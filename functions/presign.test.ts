@@ -22,6 +22,7 @@ import {
   TEST_PUBLIC_URL,
   TEST_TOKENS,
 } from '../test/support/http-events.ts';
+import { expectError, expectSecurityHeaders, header } from '../test/support/http-results.ts';
 import { createHandler } from './presign.ts';
 
 const TTL = 300;
@@ -44,30 +45,6 @@ function post(json: unknown, headers: Record<string, string> = bearer(TEST_TOKEN
 }
 
 const invoke = (event: APIGatewayProxyEventV2): Promise<HttpResult> => handler(event, lambdaContext());
-
-function header(result: HttpResult, name: string): string | undefined {
-  const entry = Object.entries(result.headers ?? {}).find(([key]) => key.toLowerCase() === name.toLowerCase());
-  return entry === undefined ? undefined : String(entry[1]);
-}
-
-/** The contract's error body, exactly: `{"error": {"code", "message"}}` and nothing else (no stack). */
-function expectError(result: HttpResult, statusCode: number, code: string): void {
-  expect(result.statusCode).toBe(statusCode);
-  expect(header(result, 'content-type')).toBe('application/json');
-  const body = JSON.parse(String(result.body)) as { error: { code: string; message: string } };
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(Object.keys(body.error).sort()).toEqual(['code', 'message']);
-  expect(body.error.code).toBe(code);
-  expect(body.error.message).toMatch(/^\S.{4,}/);
-  expect(String(result.body)).not.toMatch(/\n\s+at |stack|node_modules/);
-  expectSecurityHeaders(result);
-}
-
-function expectSecurityHeaders(result: HttpResult): void {
-  expect(header(result, 'x-content-type-options')).toBe('nosniff');
-  expect(header(result, 'strict-transport-security')).toMatch(/max-age=\d+/);
-  expect(header(result, 'x-frame-options')).toBeDefined();
-}
 
 describe('POST /uploads: the ticket', () => {
   it('answers 200 with exactly the contract fields, a presigned PUT into staging/{generationId}/{poseId}/', async () => {

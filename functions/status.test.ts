@@ -32,6 +32,7 @@ import {
   TEST_PUBLIC_URL,
   TEST_TOKENS,
 } from '../test/support/http-events.ts';
+import { expectError, header } from '../test/support/http-results.ts';
 import { createHandler } from './status.ts';
 
 const config = parseConfig(r2TestEnv());
@@ -75,20 +76,6 @@ function get(path: string, options: { headers?: Record<string, string>; method?:
 }
 
 const invoke = (event: APIGatewayProxyEventV2): Promise<HttpResult> => handler(event, lambdaContext());
-
-function header(result: HttpResult, name: string): string | undefined {
-  const entry = Object.entries(result.headers ?? {}).find(([key]) => key.toLowerCase() === name.toLowerCase());
-  return entry === undefined ? undefined : String(entry[1]);
-}
-
-function expectError(result: HttpResult, statusCode: number, code: string): void {
-  expect(result.statusCode).toBe(statusCode);
-  expect(header(result, 'content-type')).toBe('application/json');
-  const parsed = JSON.parse(String(result.body)) as { error: { code: string; message: string } };
-  expect(parsed).toEqual({ error: { code, message: expect.any(String) } });
-  expect(String(result.body)).not.toMatch(/\n\s+at |stack|node_modules/);
-  expect(header(result, 'x-content-type-options')).toBe('nosniff');
-}
 
 const json = (result: HttpResult): unknown => JSON.parse(String(result.body));
 

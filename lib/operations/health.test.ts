@@ -3,8 +3,6 @@
  * read-only file system (a tmpfs remounted read-only; needs root) and a free-space threshold; and the HTTP
  * handler (functions/health.ts) that answers with the safe part only.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +18,7 @@ import { DirectoryStore } from '../storage/directory-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { createS3Client, S3Store } from '../storage/s3-store.ts';
 import { checkHealth, configurationFailure, toPublicHealth, type HealthReport } from './health.ts';
+import { mountTmpfs, remount, tmpfs, unmount } from '../../test/support/tmpfs.ts';
 
 let server: S3TestServer;
 let root: string;
@@ -144,33 +143,19 @@ describe('checkHealth', () => {
   });
 });
 
-// A real read-only file system, on a tmpfs (as in lib/storage/directory-store.test.ts). Needs root.
-function canMountTmpfs(): { ok: true } | { ok: false; reason: string } {
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'not running as root, cannot mount a tmpfs' };
-  const probe = mkdtempSync(path.join(os.tmpdir(), 'health-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'pipe' });
-    execFileSync('umount', [probe], { stdio: 'pipe' });
-    return { ok: true };
-  } catch (error) {
-    return { ok: false, reason: `mount -t tmpfs failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
-  } finally {
-    rmdirSync(probe);
-  }
-}
-const mountable = canMountTmpfs();
+// A real read-only file system, on a tmpfs. Needs root.
 
-describe(`checkHealth on a read-only file system${mountable.ok ? '' : ` (skipped: ${mountable.reason})`}`, () => {
-  it.skipIf(!mountable.ok)('is unhealthy: the store cannot be written (permission denied)', async () => {
+describe(`checkHealth on a read-only file system${tmpfs.note}`, () => {
+  it.skipIf(!tmpfs.ok)('is unhealthy: the store cannot be written (permission denied)', async () => {
     const mountPoint = await mkdtemp(path.join(os.tmpdir(), 'health-ro-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mountPoint], { stdio: 'pipe' });
+    mountTmpfs(mountPoint, '256k');
     try {
       const config = parseConfig({ UPLOAD_PATH: mountPoint });
       const store = new DirectoryStore({ root: mountPoint, uploadBaseUrl: 'http://127.0.0.1:1' });
       expect((await checkHealth({ config, store, minFreeBytes: 1 })).status).toBe('healthy');
       await store.put('poses/gen_1/p1.png', Buffer.from('a pose'), { contentType: 'image/png' });
 
-      execFileSync('mount', ['-o', 'remount,ro', mountPoint], { stdio: 'pipe' });
+      remount(mountPoint, 'ro');
       const report = await checkHealth({ config, store, minFreeBytes: 1 });
       expect(report.status).toBe('unhealthy');
       expect(byName(report).store_reachable?.ok).toBe(true);
@@ -178,21 +163,21 @@ describe(`checkHealth on a read-only file system${mountable.ok ? '' : ` (skipped
       expect(byName(report).disk_space?.ok).toBe(true);
       expect(JSON.stringify(toPublicHealth(report))).not.toContain(mountPoint);
     } finally {
-      execFileSync('umount', [mountPoint], { stdio: 'pipe' });
+      unmount(mountPoint);
       await rm(mountPoint, { recursive: true, force: true });
     }
   });
 
-  it.skipIf(!mountable.ok)('is unhealthy on a read-only file system that was never written to', async () => {
+  it.skipIf(!tmpfs.ok)('is unhealthy on a read-only file system that was never written to', async () => {
     const mountPoint = await mkdtemp(path.join(os.tmpdir(), 'health-ro-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,ro', 'tmpfs', mountPoint], { stdio: 'pipe' });
+    mountTmpfs(mountPoint, '64k,ro');
     try {
       const config = parseConfig({ UPLOAD_PATH: mountPoint });
       const report = await checkHealth({ config, store: new DirectoryStore({ root: mountPoint, uploadBaseUrl: 'http://127.0.0.1:1' }), minFreeBytes: 1 });
       expect(report.status).toBe('unhealthy');
       expect(byName(report).store_writable?.ok).toBe(false);
     } finally {
-      execFileSync('umount', [mountPoint], { stdio: 'pipe' });
+      unmount(mountPoint);
       await rm(mountPoint, { recursive: true, force: true });
     }
   });

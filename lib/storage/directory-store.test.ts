@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +7,7 @@ import { DiskFullError, InvalidIdError, PermissionDeniedError } from '../errors.
 import { DirectoryStore } from './directory-store.ts';
 import type { ObjectInfo } from './object-store.ts';
 import { verifyUploadRequest } from './upload-signature.ts';
+import { mountTmpfs, remount, tmpfs, unmount } from '../../test/support/tmpfs.ts';
 
 const PNG = { contentType: 'image/png' };
 const UPLOAD_BASE_URL = 'http://127.0.0.1:3999';
@@ -348,27 +347,9 @@ describe('DirectoryStore on a temporary directory', () => {
 // ---------------------------------------------------------------------------------------------------------
 // A real full disk and a real read-only file system, on a tiny tmpfs. Needs root (CI runs as root).
 
-/** Whether this process can mount a tmpfs: probed once by mounting and unmounting one. */
-function probeMount(): { canMount: true } | { canMount: false; reason: string } {
-  if (process.getuid?.() !== 0) return { canMount: false, reason: 'not running as root, cannot mount a tmpfs' };
-  const probe = mkdtempSync(path.join(os.tmpdir(), 'directory-store-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'pipe' });
-    execFileSync('umount', [probe], { stdio: 'pipe' });
-    return { canMount: true };
-  } catch (error) {
-    const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { canMount: false, reason: `mount -t tmpfs failed: ${detail}` };
-  } finally {
-    rmdirSync(probe);
-  }
-}
+const canMount = tmpfs.ok;
 
-const mountProbe = probeMount();
-const canMount = mountProbe.canMount;
-const skipNote = mountProbe.canMount ? '' : ` (skipped: ${mountProbe.reason})`;
-
-describe(`DirectoryStore on a 256 KiB tmpfs${skipNote}`, () => {
+describe(`DirectoryStore on a 256 KiB tmpfs${tmpfs.note}`, () => {
   let mountPoint: string;
   let mounted = false;
   let store: DirectoryStore;
@@ -378,14 +359,14 @@ describe(`DirectoryStore on a 256 KiB tmpfs${skipNote}`, () => {
   beforeAll(async () => {
     if (!canMount) return;
     mountPoint = await mkdtemp(path.join(os.tmpdir(), 'directory-store-tmpfs-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mountPoint], { stdio: 'pipe' });
+    mountTmpfs(mountPoint, '256k');
     mounted = true;
     store = new DirectoryStore({ root: mountPoint, uploadBaseUrl: UPLOAD_BASE_URL });
   });
 
   afterAll(async () => {
     if (!mountPoint) return;
-    if (mounted) execFileSync('umount', [mountPoint], { stdio: 'pipe' });
+    if (mounted) unmount(mountPoint);
     await rm(mountPoint, { recursive: true, force: true });
   });
 
@@ -416,7 +397,7 @@ describe(`DirectoryStore on a 256 KiB tmpfs${skipNote}`, () => {
   });
 
   it.skipIf(!canMount)('a read-only file system gives PermissionDeniedError on writes and deletes; reads still work', async () => {
-    execFileSync('mount', ['-o', 'remount,ro', mountPoint], { stdio: 'pipe' });
+    remount(mountPoint, 'ro');
     try {
       await expect(store.put('poses/gen_full/pose_3.png', Buffer.from('x'), PNG)).rejects.toBeInstanceOf(PermissionDeniedError);
       await expect(store.put(key, Buffer.from('x'), PNG)).rejects.toBeInstanceOf(PermissionDeniedError);
@@ -424,7 +405,7 @@ describe(`DirectoryStore on a 256 KiB tmpfs${skipNote}`, () => {
       expect((await store.get(key))?.body.equals(oldContent)).toBe(true);
       expect(await store.head('poses/gen_full/pose_3.png')).toBeUndefined();
     } finally {
-      execFileSync('mount', ['-o', 'remount,rw', mountPoint], { stdio: 'pipe' });
+      remount(mountPoint, 'rw');
     }
   });
 
@@ -432,12 +413,12 @@ describe(`DirectoryStore on a 256 KiB tmpfs${skipNote}`, () => {
     // Node's recursive mkdir reports ENOENT there; the store must still tell the real cause.
     const fresh = path.join(mountPoint, 'fresh');
     await mkdir(fresh);
-    execFileSync('mount', ['-o', 'remount,ro', mountPoint], { stdio: 'pipe' });
+    remount(mountPoint, 'ro');
     try {
       const untouched = new DirectoryStore({ root: fresh, uploadBaseUrl: UPLOAD_BASE_URL });
       await expect(untouched.put('poses/g/p.png', Buffer.from('x'), PNG)).rejects.toBeInstanceOf(PermissionDeniedError);
     } finally {
-      execFileSync('mount', ['-o', 'remount,rw', mountPoint], { stdio: 'pipe' });
+      remount(mountPoint, 'rw');
     }
   });
 });

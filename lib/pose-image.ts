@@ -8,8 +8,23 @@ import { sniffFormat, type ImageFormat } from './image-format.ts';
  */
 export const THUMBNAIL_SIZE = 400;
 
-/** The reference's thumbnail encoding (its `quality` turns on palette quantisation). */
-const THUMBNAIL_PNG: PngOptions = { quality: 85 };
+/**
+ * The thumbnail encoding: the reference's `{quality: 85}` (which turns on palette quantisation), with the
+ * quantiser's fastest effort and half-strength dithering. At its default effort (7) libimagequant spends
+ * 100-400 ms on a 400x400 image for a palette barely smaller; at effort 1 it takes 30-45 ms (efforts 1-3 give
+ * identical output). Full Floyd-Steinberg dither (1.0) makes the PNG a third larger at effort 1, and none (0)
+ * bands on smooth gradients; 0.5 keeps every thumbnail within 1.3x the reference's bytes with about the
+ * reference's smoothness. BENCHMARKS.md has the measurements (time, bytes, PSNR, SSIM).
+ */
+export const THUMBNAIL_PNG = { quality: 85, effort: 1, dither: 0.5, compressionLevel: 6 } as const satisfies PngOptions;
+
+/**
+ * The published full-size PNG of a JPEG or WebP upload. Adaptive row filtering makes photographic PNGs 20-28%
+ * smaller than unfiltered ones; with it, deflate level 3 is within 0-5% of level 6's size and up to twice as
+ * fast (level 1 is faster still but 14-39% larger). Stored bytes cost more than the encoding's Lambda time
+ * within days; see BENCHMARKS.md. A PNG upload is published as is and never re-encoded.
+ */
+export const IMAGE_PNG = { compressionLevel: 3, adaptiveFiltering: true } as const satisfies PngOptions;
 
 let sharpModule: Promise<typeof import('sharp')> | undefined;
 
@@ -42,7 +57,7 @@ export interface RenderedPose {
   format: ImageFormat;
   width: number;
   height: number;
-  /** The image to publish: a PNG (the input itself when it was one). */
+  /** The image to publish: a PNG (the input itself when it was one: the same bytes, not a copy). */
   image: Buffer;
   /** The 400x400 PNG thumbnail. */
   thumbnail: Buffer;
@@ -57,6 +72,43 @@ export interface RenderOptions {
  * InvalidImageError with the rejection reason; nothing is written by this function.
  */
 export async function renderPose(bytes: Uint8Array, options: RenderOptions): Promise<RenderedPose> {
+  return decoding(bytes, options, async ({ format, input, width, height }) => {
+    // A PNG's full decode is the thumbnail's (PNG has no shrink-on-load); a JPEG's or WebP's is the conversion's.
+    const [image, thumbnail] = await Promise.all([
+      format === 'png' ? asBuffer(bytes) : input().autoOrient().png(IMAGE_PNG).toBuffer(),
+      thumbnailOf(input()),
+    ]);
+    return { format, width, height, image, thumbnail };
+  });
+}
+
+/**
+ * The thumbnail alone, exactly as renderPose makes it (same validation of the header, same pipeline); for the
+ * benchmarks, which compare it with the reference's settings and other libraries.
+ */
+export async function renderThumbnail(bytes: Uint8Array, options: RenderOptions): Promise<Buffer> {
+  return decoding(bytes, options, ({ input }) => thumbnailOf(input()));
+}
+
+/**
+ * 400x400 cover, upright. For a JPEG or WebP, libvips decodes at a reduced scale (shrink-on-load), so the
+ * thumbnail never needs the full-size pixels.
+ */
+function thumbnailOf(image: Sharp): Promise<Buffer> {
+  return image.autoOrient().resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' }).png(THUMBNAIL_PNG).toBuffer();
+}
+
+interface Opened {
+  format: ImageFormat;
+  /** Upright dimensions. */
+  width: number;
+  height: number;
+  /** A fresh pipeline over the bytes (each decode is streamed; the bytes are never copied). */
+  input: () => Sharp;
+}
+
+/** Checks the magic bytes and the header, then runs `render`; every decoding failure becomes a rejection. */
+async function decoding<T>(bytes: Uint8Array, options: RenderOptions, render: (opened: Opened) => Promise<T>): Promise<T> {
   if (!(bytes instanceof Uint8Array)) throw new InvalidImageError('not_an_image', 'imageBuffer must be a Buffer or Uint8Array');
   const format = sniffFormat(bytes);
   if (!format) {
@@ -75,12 +127,8 @@ export async function renderPose(bytes: Uint8Array, options: RenderOptions): Pro
         `The image is ${width}x${height} (${width * height} pixels), more than the ${options.maxInputPixels} allowed`,
       );
     }
-    const [image, thumbnail] = await Promise.all([
-      format === 'png' ? Buffer.from(bytes) : input().autoOrient().png().toBuffer(),
-      input().autoOrient().resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' }).png(THUMBNAIL_PNG).toBuffer(),
-    ]);
     const upright = (metadata.orientation ?? 1) >= 5;
-    return { format, width: upright ? height : width, height: upright ? width : height, image, thumbnail };
+    return await render({ format, width: upright ? height : width, height: upright ? width : height, input });
   } catch (error) {
     if (error instanceof InvalidImageError) throw error;
     const message = error instanceof Error ? error.message : String(error);
@@ -91,6 +139,11 @@ export async function renderPose(bytes: Uint8Array, options: RenderOptions): Pro
       cause: error,
     });
   }
+}
+
+/** The bytes as a Buffer without copying them (a Buffer is returned as is). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function firstLine(message: string): string {

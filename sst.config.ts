@@ -149,25 +149,33 @@ export default $config({
       // Graviton: ~20% cheaper per GB-second, and sharp ships prebuilt linux-arm64 (glibc) binaries.
       architecture: 'arm64',
       environment,
-      // Every handler imports sharp (lib/pose-storage.ts -> lib/pose-image.ts), a native module esbuild cannot
-      // bundle: sst installs it into each function package for linux/arm64.
-      nodejs: { install: ['sharp'] },
     } satisfies Partial<sst.aws.FunctionArgs>;
 
+    // lib/pose-image.ts loads sharp (native, not bundleable) only when it decodes an image, which the HTTP
+    // functions never do: they leave it out entirely, and only the thumbnail function gets it installed
+    // for linux/arm64.
     const httpFunction = (name: string, handler: string) =>
-      new sst.aws.Function(name, { ...functionDefaults, handler, memory: '256 MB', timeout: '10 seconds' });
+      new sst.aws.Function(name, {
+        ...functionDefaults,
+        handler,
+        memory: '256 MB',
+        timeout: '10 seconds',
+        nodejs: { esbuild: { external: ['sharp'] } },
+      });
 
     const presign = httpFunction('Presign', 'functions/presign.handler');
     const status = httpFunction('Status', 'functions/status.handler');
     const remove = httpFunction('Delete', 'functions/delete.handler');
     const health = httpFunction('Health', 'functions/health.handler');
 
-    // Decoding a 50 MP image takes a few hundred MB, and memory buys CPU on Lambda.
     const thumbnailTimeoutSeconds = SECONDS_PER_IMAGE * (target === 'r2' ? BATCH_SIZE : 1);
     const thumbnail = new sst.aws.Function('Thumbnail', {
       ...functionDefaults,
       handler: 'functions/thumbnail.handler',
-      memory: '2048 MB',
+      // 1,769 MB is one full vCPU; the pipeline runs on one thread, so more memory only costs more
+      // (BENCHMARKS.md); a 50 MP image peaks near 220 MB.
+      memory: '1769 MB',
+      nodejs: { install: ['sharp'] },
       timeout: `${thumbnailTimeoutSeconds} seconds`,
       // R2's queue reaches the function over HTTPS (bearer token checked by the handler); S3 invokes it directly.
       url: target === 'r2' ? { cors: false } : false,

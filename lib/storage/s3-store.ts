@@ -61,7 +61,8 @@ export class S3Store implements ObjectStore {
       this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key })),
     );
     if (!response?.Body) return undefined;
-    const body = Buffer.from(await response.Body.transformToByteArray());
+    const bytes = await response.Body.transformToByteArray();
+    const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy of up to 25 MB
     return { key, body, size: body.length, lastModified: response.LastModified ?? new Date(0) };
   }
 

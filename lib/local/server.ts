@@ -8,7 +8,7 @@ import { createHandler as createPresignHandler } from '../../functions/presign.t
 import { createHandler as createStatusHandler } from '../../functions/status.ts';
 import { createHandler as createThumbnailHandler } from '../../functions/thumbnail.ts';
 import type { Config } from '../config.ts';
-import type { HttpHandler } from '../lambda/http-handler.ts';
+import type { HttpHandler, HttpResult } from '../lambda/http-handler.ts';
 import { LOCAL_EVENT_SOURCE, type LocalObjectCreatedEvent } from '../lambda/object-events.ts';
 import { STAGING_PREFIX } from '../layout.ts';
 import type { Logger } from '../logger.ts';
@@ -104,7 +104,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   });
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const requestUrl = new URL(request.url ?? '/', url);
+    const requestUrl = parseRequestUrl(request.url ?? '/', url);
+    if (!requestUrl) return sendResult(response, errorResult(400, 'invalid_request', 'The request target is not a valid path'));
     const { pathname } = requestUrl;
     if (pathname.startsWith(LOCAL_UPLOAD_PATH)) {
       const key = await receiveUpload(store, request, response, requestUrl, config.allowedOrigins);
@@ -117,11 +118,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     const handler = apiHandler(pathname, request.method ?? 'GET');
     if (handler) return invoke(handler, request, response, requestUrl);
     if (await servePage(request, response, pathname, url)) return;
-    sendResult(response, {
-      statusCode: 404,
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ error: { code: 'not_found', message: `No route for ${pathname}` } }),
-    });
+    sendResult(response, errorResult(404, 'not_found', 'There is nothing at this path'));
   }
 
   /** The contract's routes, as API Gateway maps them (ANY routes reach the handler that answers 405). */
@@ -138,11 +135,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   async function invoke(handler: HttpHandler, request: IncomingMessage, response: ServerResponse, requestUrl: URL): Promise<void> {
     const body = await readBody(request, MAX_API_BODY);
     if (body === 'too_large') {
-      return sendResult(response, {
-        statusCode: 413,
-        headers: { 'Content-Type': 'application/json', Connection: 'close' },
-        body: JSON.stringify({ error: { code: 'too_large', message: `Request bodies are limited to ${MAX_API_BODY} bytes` } }),
-      });
+      const tooLarge = errorResult(413, 'too_large', `Request bodies are limited to ${MAX_API_BODY} bytes`);
+      return sendResult(response, { ...tooLarge, headers: { ...tooLarge.headers, Connection: 'close' } });
     }
     sendResult(response, await handler(toHttpEvent(request, requestUrl, body), localContext('api')));
   }
@@ -170,6 +164,23 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       await events.close();
     },
   };
+}
+
+/**
+ * The request target as a URL on this server. Origin-form targets are taken as paths verbatim (`//x` is the
+ * path `//x`, not a host); anything unparsable is undefined (a 400).
+ */
+function parseRequestUrl(target: string, base: string): URL | undefined {
+  try {
+    return new URL(target.startsWith('/') ? `${base}${target}` : target, base);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The contract's JSON error, for the answers the server gives itself (no route, oversized body). */
+function errorResult(statusCode: number, code: string, message: string): HttpResult {
+  return { statusCode, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ error: { code, message } }) };
 }
 
 async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | 'too_large'> {

@@ -122,7 +122,7 @@ describe('the thumbnailer racing deletes and itself', () => {
         app.uploads.processUpload(stagingKey),
         sleep(seed % 30).then(() => app.storage.deletePose(pose)),
       ]);
-      expect(processed.status).toBe('fulfilled');
+      expect(processed.status, processed.status === 'rejected' ? String(processed.reason) : '').toBe('fulfilled');
       expect(deleted.status === 'fulfilled' && deleted.value.ok).toBe(true);
 
       const state = await endState(base, pose, stagingKey);

@@ -173,13 +173,19 @@ export class DirectoryStore implements ObjectStore {
   }
 }
 
-/** Renames, recreating the target's directory if a concurrent delete removed it as empty meanwhile. */
+/**
+ * Renames, recreating the target's directory when it is missing: the first write of a generation, or a
+ * concurrent delete that removed it as empty between our mkdir and our rename. A delete sweeps the emptied
+ * directories once per key it removes (at most four for a pose), so a dozen attempts outlast a few of them.
+ */
+const RENAME_ATTEMPTS = 12;
+
 async function renameCreatingParent(from: string, to: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await rename(from, to);
     } catch (error) {
-      if (!isMissing(error) || attempt === 3) throw error;
+      if (!isMissing(error) || attempt === RENAME_ATTEMPTS) throw error;
       await makeDirectory(path.dirname(to));
     }
   }

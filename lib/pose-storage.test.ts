@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { testImage } from '../test/support/images.ts';
 import {
   createLogger,
   createPoseStorage,
@@ -18,8 +19,6 @@ import {
   type PoseStorage,
 } from './index.ts';
 
-const REPO_ROOT = new URL('../', import.meta.url);
-const CORPUS = new URL('../shared/corpus/', REPO_ROOT);
 const UUID = '0b0c0d0e-0000-4000-8000-000000000000';
 
 const R2_ENV = {
@@ -72,12 +71,12 @@ function wrapStore(inner: ObjectStore, override: Partial<ObjectStore>): ObjectSt
   };
 }
 
-let corpusPng: Buffer;
-let corpusJpeg: Buffer;
+let photoPng: Buffer;
+let photoJpeg: Buffer;
 let smallPng: Buffer;
 
 beforeAll(async () => {
-  [corpusPng, corpusJpeg] = await Promise.all([readFile(new URL('ai-1024.png', CORPUS)), readFile(new URL('ai-2048.jpg', CORPUS))]);
+  [{ bytes: photoPng }, { bytes: photoJpeg }] = await Promise.all([testImage('photoPng1024'), testImage('photoJpeg2048')]);
   smallPng = await sharp({ create: { width: 120, height: 80, channels: 3, background: '#336699' } }).png().toBuffer();
 });
 
@@ -121,13 +120,13 @@ describe('PoseStorage on a directory', () => {
       await mkdir(path.dirname(record), { recursive: true });
       await writeFile(record, JSON.stringify({ reason: 'not_an_image', message: 'x', rejectedAt: new Date().toISOString() }));
 
-      await storage.savePoseWithThumbnail({ imageBuffer: corpusPng, generationId: 'gen_r', poseId: 'pose_r' });
+      await storage.savePoseWithThumbnail({ imageBuffer: photoPng, generationId: 'gen_r', poseId: 'pose_r' });
 
       expect(await filesUnder(dir)).toEqual(['poses/gen_r/pose_r.png', 'poses/gen_r/pose_r_thumb.png']);
     });
 
-    it('saves a real PNG as is and its 400x400 thumbnail, with local URLs and the reference log line', async () => {
-      const urls = await storage.savePoseWithThumbnail({ imageBuffer: corpusPng, generationId: 'gen_abc123', poseId: 'pose_xyz789' });
+    it('saves a photographic PNG as is and its 400x400 thumbnail, with local URLs and the reference log line', async () => {
+      const urls = await storage.savePoseWithThumbnail({ imageBuffer: photoPng, generationId: 'gen_abc123', poseId: 'pose_xyz789' });
 
       expect(urls).toEqual({
         imageUrl: '/uploads/poses/gen_abc123/pose_xyz789.png',
@@ -137,7 +136,7 @@ describe('PoseStorage on a directory', () => {
       expect(await filesUnder(dir)).toEqual(['poses/gen_abc123/pose_xyz789.png', 'poses/gen_abc123/pose_xyz789_thumb.png']);
 
       const image = await readFile(path.join(dir, 'poses', 'gen_abc123', 'pose_xyz789.png'));
-      expect(image.equals(corpusPng)).toBe(true);
+      expect(image.equals(photoPng)).toBe(true);
       const thumbnail = await sharp(path.join(dir, 'poses', 'gen_abc123', 'pose_xyz789_thumb.png')).metadata();
       expect([thumbnail.format, thumbnail.width, thumbnail.height]).toEqual(['png', 400, 400]);
 
@@ -150,9 +149,9 @@ describe('PoseStorage on a directory', () => {
       expect(messages('error')).toEqual([]);
     });
 
-    it('saves a real JPEG as a PNG of the same size, with its thumbnail', async () => {
+    it('saves a photographic JPEG as a PNG of the same size, with its thumbnail', async () => {
       const urls = await storage.savePoseWithThumbnail({
-        imageBuffer: corpusJpeg,
+        imageBuffer: photoJpeg,
         generationId: 'gen_1',
         poseId: 'pose-2',
         poseLibraryId: 'lib_optional',
@@ -171,7 +170,7 @@ describe('PoseStorage on a directory', () => {
     it('gives R2 public URLs in r2 mode', async () => {
       storage = r2Storage();
       expect(storage.getStorageMode()).toBe('r2');
-      const urls = await storage.savePoseWithThumbnail({ imageBuffer: corpusPng, generationId: 'gen_abc123', poseId: 'pose_xyz789' });
+      const urls = await storage.savePoseWithThumbnail({ imageBuffer: photoPng, generationId: 'gen_abc123', poseId: 'pose_xyz789' });
       expect(urls).toEqual({
         imageUrl: 'https://poses.example.test/poses/gen_abc123/pose_xyz789.png',
         thumbnailUrl: 'https://poses.example.test/poses/gen_abc123/pose_xyz789_thumb.png',
@@ -184,7 +183,7 @@ describe('PoseStorage on a directory', () => {
     });
 
     it('overwrites an earlier save of the same pose', async () => {
-      await storage.savePoseWithThumbnail({ imageBuffer: corpusPng, generationId: 'g', poseId: 'p' });
+      await storage.savePoseWithThumbnail({ imageBuffer: photoPng, generationId: 'g', poseId: 'p' });
       await storage.savePoseWithThumbnail({ imageBuffer: smallPng, generationId: 'g', poseId: 'p' });
       expect((await readFile(path.join(dir, 'poses', 'g', 'p.png'))).equals(smallPng)).toBe(true);
       expect(await filesUnder(dir)).toEqual(['poses/g/p.png', 'poses/g/p_thumb.png']);
@@ -195,7 +194,7 @@ describe('PoseStorage on a directory', () => {
       ['nothing', Buffer.alloc(0), 'not_an_image'],
       ['a truncated PNG', null, 'corrupt_image'],
     ] as const)('refuses %s with an InvalidImageError, writes nothing and logs the failure', async (_, bytes, reason) => {
-      const imageBuffer = bytes ?? corpusPng.subarray(0, 50_000);
+      const imageBuffer = bytes ?? photoPng.subarray(0, 50_000);
       const error = await storage.savePoseWithThumbnail({ imageBuffer, generationId: 'g', poseId: 'p' }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(InvalidImageError);
       expect((error as InvalidImageError).reason).toBe(reason);
@@ -209,7 +208,7 @@ describe('PoseStorage on a directory', () => {
       const { sink, entries } = capturingSink();
       logs = entries;
       storage = createPoseStorage({ config: parseConfig({ UPLOAD_PATH: dir, MAX_INPUT_PIXELS: '1000000' }), logger: createLogger(sink) });
-      const error = await storage.savePoseWithThumbnail({ imageBuffer: corpusJpeg, generationId: 'g', poseId: 'p' }).catch((caught: unknown) => caught);
+      const error = await storage.savePoseWithThumbnail({ imageBuffer: photoJpeg, generationId: 'g', poseId: 'p' }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(InvalidImageError);
       expect((error as InvalidImageError).code).toBe('too_large');
       expect(await filesUnder(parent)).toEqual([]);
@@ -261,7 +260,7 @@ describe('PoseStorage on a directory', () => {
       });
       storage = localStorage(store);
 
-      await expect(storage.savePoseWithThumbnail({ imageBuffer: corpusPng, generationId: 'g', poseId: 'p' })).rejects.toBeInstanceOf(
+      await expect(storage.savePoseWithThumbnail({ imageBuffer: photoPng, generationId: 'g', poseId: 'p' })).rejects.toBeInstanceOf(
         DiskFullError,
       );
       // The old thumbnail belongs to an image that was replaced and removed: neither is left public.

@@ -8,10 +8,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadPose, UploadPoseError } from '../lib/client/upload-pose.ts';
+import { testImage, type TestImageName } from './support/images.ts';
 import { asBody, listFiles, rawRequest, startTestServer, waitForStatus, type TestServer } from './support/local-server.ts';
-
-const CORPUS = new URL('../../shared/corpus/', import.meta.url);
-const corpus = (name: string) => readFile(new URL(name, CORPUS));
 
 const TOKEN = 'e2e-token-0123456789abcdef';
 
@@ -45,17 +43,17 @@ async function presign(base: string, body: Record<string, unknown>, headers: Rec
   return (await response.json()) as Ticket;
 }
 
-describe.each([
-  { file: 'ai-1024.png', contentType: 'image/png', generationId: 'gen-e2e', poseId: 'pose_png' },
-  { file: 'ai-2048.jpg', contentType: 'image/jpeg', generationId: 'gen-e2e', poseId: 'pose_jpg' },
-])('upload of $file through presign, PUT and the static route', ({ file, contentType, generationId, poseId }) => {
+describe.each<{ image: TestImageName; contentType: string; generationId: string; poseId: string }>([
+  { image: 'photoPng1024', contentType: 'image/png', generationId: 'gen-e2e', poseId: 'pose_png' },
+  { image: 'photoJpeg2048', contentType: 'image/jpeg', generationId: 'gen-e2e', poseId: 'pose_jpg' },
+])('upload of $image through presign, PUT and the static route', ({ image, contentType, generationId, poseId }) => {
   let bytes: Buffer;
   let ticket: Ticket;
   let imageBytes: Buffer;
   let imageHeaders: Headers;
 
   it('presign answers an absolute upload URL on this server, the headers to send, and the public URLs', async () => {
-    bytes = await corpus(file);
+    ({ bytes } = await testImage(image));
     const before = Date.now();
     ticket = await presign(server.url, { generationId, poseId, contentType, contentLength: bytes.length });
     expect(ticket.method).toBe('PUT');
@@ -197,7 +195,7 @@ describe.each([
 describe('uploadPose (lib/client/upload-pose.ts) from Node against the local server', () => {
   it('uploads with fetch, reports progress, and resolves with the ready pose', async () => {
     expect(typeof (globalThis as { XMLHttpRequest?: unknown }).XMLHttpRequest).toBe('undefined');
-    const bytes = await corpus('ai-1024.png');
+    const { bytes } = await testImage('photoPng1024');
     const progress: { phase: string; loaded: number; total: number }[] = [];
     const pose = await uploadPose(bytes, {
       generationId: 'gen-client',
@@ -242,7 +240,7 @@ describe('uploadPose (lib/client/upload-pose.ts) from Node against the local ser
   it('sends the token to a server that requires one, and fails with 401 without it', async () => {
     const secured = await startTestServer({ env: { API_TOKEN: TOKEN } });
     try {
-      const bytes = await corpus('ai-1024.png');
+      const { bytes } = await testImage('photoPng1024');
       const refused = await uploadPose(bytes, { generationId: 'gen-token', poseId: 'p', apiUrl: secured.url }).catch((caught: unknown) => caught);
       expect(refused).toBeInstanceOf(UploadPoseError);
       expect(refused).toMatchObject({ status: 401, code: 'unauthorized' });

@@ -3,7 +3,6 @@
  * exactly the returned headers → the server's object-created event → thumbnail handler → status → delete,
  * all through the Lambda handlers, with the real S3 client of r2 mode.
  */
-import { readFile } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Event } from 'aws-lambda';
 import sharp from 'sharp';
@@ -20,10 +19,10 @@ import { createServices } from '../lib/services.ts';
 import type { ObjectInfo } from '../lib/storage/object-store.ts';
 import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
 import { bearer, captureLogs, encodeS3EventKey, httpEvent, lambdaContext } from './support/http-events.ts';
+import { testImage } from './support/images.ts';
 import { startS3Server, TEST_PUBLIC_URL, type S3rverEventRecord, type S3TestServer } from './support/s3-server.ts';
 
 const TOKEN = 'e2e-api-token-0123456789abcdef';
-const CORPUS_IMAGE = new URL('../../shared/corpus/ai-1024.png', import.meta.url);
 
 let server: S3TestServer;
 let client: S3Client;
@@ -38,7 +37,7 @@ let handlers: {
 };
 
 beforeAll(async () => {
-  [server, imageBytes] = await Promise.all([startS3Server(), readFile(CORPUS_IMAGE)]);
+  [server, { bytes: imageBytes }] = await Promise.all([startS3Server(), testImage('photoPng1024')]);
   const config = parseConfig({
     STORAGE_MODE: 'r2',
     R2_ENDPOINT: server.endpoint,

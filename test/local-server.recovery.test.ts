@@ -11,11 +11,11 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseStagingKey } from '../lib/layout.ts';
+import { testImage } from './support/images.ts';
 import { asBody, listFiles, makePng, makeTempRoot, rawRequest, startTestServer, waitFor, waitForStatus, type TestServer } from './support/local-server.ts';
 
 const REPO_ROOT = new URL('../', import.meta.url).pathname;
 const NODE = path.join(REPO_ROOT, 'node_modules/.bin/node');
-const CORPUS = new URL('../../shared/corpus/', import.meta.url);
 
 /** Checks what must hold at any moment: no thumbnail without its image, and every published file a whole PNG. */
 async function expectNothingHalfPublished(dir: string): Promise<string[]> {
@@ -203,7 +203,7 @@ describe('npm run dev (lib/cli/dev.ts) killed and stopped', () => {
 
   it('SIGKILL right after an upload is accepted: the restarted server publishes it', async () => {
     ({ base, dir } = await makeTempRoot());
-    const jpeg = await readFile(new URL('ai-2048.jpg', CORPUS));
+    const { bytes: jpeg } = await testImage('photoJpeg2048');
     const pose = { generationId: 'gen-kill', poseId: 'pose-1' };
     const first = await startDev(dir);
     const ticket = await presign(first.url, pose, 'image/jpeg', jpeg.length);
@@ -258,7 +258,7 @@ describe('npm run dev (lib/cli/dev.ts) killed and stopped', () => {
 
   it('SIGTERM during an upload: takes no new connection, finishes the upload, exits 0; the pose ends ready', async () => {
     ({ base, dir } = await makeTempRoot());
-    const jpeg = await readFile(new URL('ai-2048.jpg', CORPUS));
+    const { bytes: jpeg } = await testImage('photoJpeg2048');
     const pose = { generationId: 'gen-term', poseId: 'pose-1' };
     const first = await startDev(dir);
     const ticket = await presign(first.url, pose, 'image/jpeg', jpeg.length);

@@ -96,14 +96,16 @@ describe('the real S3 server cut off mid-request', () => {
     await server.stop();
   });
 
-  const cutPoints: [string, RegExp][] = [
-    ['reading the upload', /^GET \/poses-test\/staging\//m],
-    ['writing the image', /^PUT \/poses-test\/poses\/[^ ]*[0-9]\.png/m],
-    ['writing the thumbnail', /^PUT \/poses-test\/poses\/[^ ]*_thumb\.png/m],
-    ['removing the staging object', /^POST \/poses-test\/?\?delete/m],
+  /** The request line of each step for the pose `poseId` (letters, digits and `_` only: no regex escaping needed). */
+  const cutPoints: [string, (poseId: string) => RegExp][] = [
+    ['reading the upload', () => /^GET \/poses-test\/staging\//m],
+    // The image's key exactly (`?` starts the SDK's query, a space ends the path): never the thumbnail's.
+    ['writing the image', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_cut/${poseId}\\.png[? ]`, 'm')],
+    ['writing the thumbnail', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_cut/${poseId}_thumb\\.png[? ]`, 'm')],
+    ['removing the staging object', () => /^POST \/poses-test\/?\?delete/m],
   ];
 
-  it.each(cutPoints)('cut while %s: the event fails, then succeeds once the server is back', async (_, pattern) => {
+  it.each(cutPoints)('cut while %s: the event fails, then succeeds once the server is back', async (_, cutPoint) => {
     const poseId = `pose_${randomUUID().slice(0, 8)}`;
     const direct = new S3Store(createS3Client(server.r2Config), server.bucket);
     const config = parseConfig({
@@ -118,7 +120,7 @@ describe('the real S3 server cut off mid-request', () => {
     const stagingKey = `staging/gen_cut/${poseId}/${randomUUID()}`;
     await direct.put(stagingKey, png, { contentType: 'image/png' });
 
-    proxy.cutAt(pattern);
+    proxy.cutAt(cutPoint(poseId));
     await expect(handler(s3Event(stagingKey), lambdaContext())).rejects.toThrow(/retried/);
     expect(proxy.isDown).toBe(true);
 

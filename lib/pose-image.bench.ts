@@ -1,5 +1,6 @@
 /**
- * Micro-benchmark of renderPose (tinybench): `node lib/pose-image.bench.ts [corpus dir]`. Run by
+ * Micro-benchmark of renderPose (tinybench): `node lib/pose-image.bench.ts [corpus dir] [--quick]` (by default the
+ * images of .bench-corpus/, see test/bench/corpus.ts). Run by
  * `npm run bench` with libvips and libuv on one thread; prints a table, then one JSON line with the figures.
  * renderPose is the whole of what the thumbnail handler runs per image besides the store: validation, the
  * published PNG (a PNG as is; a JPEG/WebP converted) and the thumbnail; renderThumbnail is its thumbnail path
@@ -7,9 +8,9 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { Bench } from 'tinybench';
+import { benchCorpus } from '../test/bench/corpus.ts';
 import { renderPose, renderThumbnail } from './pose-image.ts';
 
 export interface MicroFigures {
@@ -21,7 +22,7 @@ export interface MicroFigures {
   rmePercent: number;
 }
 
-const corpus = process.argv[2] ?? path.resolve(fileURLToPath(new URL('../', import.meta.url)), '../shared/corpus');
+const corpus = process.argv.slice(2).find((arg) => !arg.startsWith('--')) ?? (await benchCorpus());
 const quick = process.argv.includes('--quick');
 sharp.concurrency(1);
 

@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BENCH_DIR = fileURLToPath(new URL('./', import.meta.url));
-export const DEFAULT_CORPUS = path.resolve(REPO_ROOT, '../shared/corpus');
 /** Node 24: the `node` devDependency (npm scripts put node_modules/.bin first on PATH). */
 export const NODE = process.execPath;
 export const GNU_TIME = '/usr/bin/time';

@@ -1,5 +1,6 @@
 /**
  * `npm run bench` = `node test/bench/run.ts [corpus dir] [--quick] [--only=section,...] [--write | --no-write]`
+ * Without a corpus dir, the images of .bench-corpus/, built from Debian's wallpaper packages (corpus.ts).
  *
  * The benchmark suite (BENCHMARKS.md describes the method). Sections, in order:
  *   thumbnails  every thumbnail case on every corpus image, one process per case, one thread (cases.ts)
@@ -22,7 +23,8 @@ import sharp from 'sharp';
 import type { MicroFigures } from '../../lib/pose-image.bench.ts';
 import { IMAGE_PNG, THUMBNAIL_PNG } from '../../lib/pose-image.ts';
 import { runColdStart } from './cold-start.ts';
-import { backgroundCores, BENCH_DIR, DEFAULT_CORPUS, IMAGEMAGICK, log, ONE_THREAD_ENV, REPO_ROOT, run, runScript } from './common.ts';
+import { backgroundCores, BENCH_DIR, IMAGEMAGICK, log, ONE_THREAD_ENV, REPO_ROOT, run, runScript } from './common.ts';
+import { benchCorpus } from './corpus.ts';
 import { runE2e } from './e2e.ts';
 import { runHandlerRss } from './handler-rss.ts';
 import type { PresignFigures } from './presign-case.ts';
@@ -40,7 +42,8 @@ const onlyArg = argv.find((arg) => arg.startsWith('--only='));
 const only = onlyArg ? (onlyArg.slice('--only='.length).split(',') as Section[]) : [...SECTIONS];
 for (const section of only) if (!SECTIONS.includes(section)) throw new Error(`Unknown section ${section}; sections: ${SECTIONS.join(', ')}`);
 const write = argv.includes('--write') || (!quick && !argv.includes('--no-write'));
-const corpus = path.resolve(argv.find((arg) => !arg.startsWith('--')) ?? DEFAULT_CORPUS);
+const corpusArg = argv.find((arg) => !arg.startsWith('--'));
+const corpus = corpusArg === undefined ? await benchCorpus() : path.resolve(corpusArg);
 const resultsFile = path.join(BENCH_DIR, quick ? 'results-quick.json' : 'results.json');
 const benchmarksFile = path.join(REPO_ROOT, 'BENCHMARKS.md');
 const chartFile = path.join(BENCH_DIR, 'thumbnails.svg');

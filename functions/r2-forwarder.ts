@@ -1,4 +1,4 @@
-import { AwsClient } from 'aws4fetch';
+import { type LinkedAwsCredentials, linkedAwsClient, log, type MessageBatch, retryLater } from './queue-worker.ts';
 
 /**
  * Cloudflare Worker (module syntax), the consumer of the queue that R2 fills with object-created
@@ -13,38 +13,15 @@ import { AwsClient } from 'aws4fetch';
  * the dead letter queue.
  *
  * Only the default export is a runtime export: the Workers runtime treats every named value export as an
- * entrypoint. The types below are the small part of the Workers runtime this uses, so that the file
- * type-checks with the project's tsconfig (Node and DOM libs) without @cloudflare/workers-types and its
- * conflicting globals.
+ * entrypoint.
  */
 
-/** A message of a Cloudflare Queues batch (https://developers.cloudflare.com/queues/configuration/javascript-apis/). */
-export interface QueueMessage {
-  readonly id: string;
-  readonly timestamp: Date;
-  readonly body: unknown;
-  /** How many times this message has been delivered, this delivery included (1 on the first). */
-  readonly attempts: number;
-  ack(): void;
-  retry(options?: { delaySeconds?: number }): void;
-}
-
-export interface MessageBatch {
-  readonly queue: string;
-  readonly messages: readonly QueueMessage[];
-  ackAll(): void;
-  retryAll(options?: { delaySeconds?: number }): void;
-}
-
 /** The Worker's bindings, as infra/thumbnails.ts sets them. */
-export interface ForwarderEnv {
+export interface ForwarderEnv extends LinkedAwsCredentials {
   /** The thumbnail function's ARN (its region and name). */
   THUMBNAIL_FUNCTION_ARN?: string;
   /** How long to wait for the function's answer, in seconds: a little more than the function's own timeout. */
   FORWARD_TIMEOUT_SECONDS?: string;
-  /** Bound by SST for the linked function: an IAM user's key, allowed to invoke that function only. */
-  AWS_ACCESS_KEY_ID?: string;
-  AWS_SECRET_ACCESS_KEY?: string;
 }
 
 /** The thumbnail handler's answer to a batch (functions/thumbnail.ts). */
@@ -53,14 +30,8 @@ interface BatchAnswer {
 }
 
 const DEFAULT_TIMEOUT_SECONDS = 250;
-const MAX_RETRY_DELAY_SECONDS = 300;
 /** Standard AWS partition only (the Invoke endpoint below is lambda.{region}.amazonaws.com). */
 const FUNCTION_ARN = /^arn:aws:lambda:([a-z0-9-]+):\d{12}:function:([A-Za-z0-9_-]{1,64})$/;
-
-/** 10 s, 20 s, 40 s, ... up to 5 minutes, growing with each delivery. */
-function retryDelaySeconds(attempts: number): number {
-  return Math.min(MAX_RETRY_DELAY_SECONDS, 10 * 2 ** Math.max(0, attempts - 1));
-}
 
 function isBatchAnswer(value: unknown): value is BatchAnswer {
   const failures = (value as { batchItemFailures?: unknown } | null)?.batchItemFailures;
@@ -70,29 +41,14 @@ function isBatchAnswer(value: unknown): value is BatchAnswer {
   );
 }
 
-/** One JSON line (Workers Logs indexes its fields); never a secret. */
-function log(level: 'error' | 'warn', message: string, fields: Record<string, unknown> = {}): void {
-  console[level](JSON.stringify({ level, message: `[Forwarder] ${message}`, ...fields }));
-}
-
-function retryEach(messages: readonly QueueMessage[]): void {
-  for (const message of messages) message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
-}
-
 /** The Invoke call of the configured function, or why there is none (never a secret). */
 function invoker(env: ForwarderEnv): { invoke(body: string, timeoutSeconds: number): Promise<Response> } | string {
   const arn = FUNCTION_ARN.exec(env.THUMBNAIL_FUNCTION_ARN ?? '');
   if (!arn) return 'THUMBNAIL_FUNCTION_ARN is not a Lambda function ARN';
-  if (!env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) return 'the AWS credentials of the linked function are not bound';
   const [, region, name] = arn;
-  // No retries of its own: a failed call is retried per message, with the queue's backoff and limit.
-  const aws = new AwsClient({
-    accessKeyId: env.AWS_ACCESS_KEY_ID,
-    secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-    service: 'lambda',
-    region: region!,
-    retries: 0,
-  });
+  // The linked function's credentials: allowed lambda:InvokeFunction on that function only.
+  const aws = linkedAwsClient(env, 'lambda', region!);
+  if (!aws) return 'the AWS credentials of the linked function are not bound';
   const url = `https://lambda.${region}.amazonaws.com/2015-03-31/functions/${name}/invocations`;
   return {
     invoke: (body, timeoutSeconds) =>
@@ -109,8 +65,8 @@ function invoker(env: ForwarderEnv): { invoke(body: string, timeoutSeconds: numb
 async function forwardBatch(batch: MessageBatch, env: ForwarderEnv): Promise<void> {
   const lambda = invoker(env);
   if (typeof lambda === 'string') {
-    log('error', `${lambda}: retrying the batch later`);
-    retryEach(batch.messages);
+    log('error', `[Forwarder] ${lambda}: retrying the batch later`);
+    batch.messages.forEach(retryLater);
     return;
   }
   const timeoutSeconds = Number(env.FORWARD_TIMEOUT_SECONDS) || DEFAULT_TIMEOUT_SECONDS;
@@ -125,21 +81,21 @@ async function forwardBatch(batch: MessageBatch, env: ForwarderEnv): Promise<voi
     if (functionError) throw new Error(`the thumbnail function failed (${functionError}): ${text.slice(0, 300)}`);
     answer = JSON.parse(text);
   } catch (error) {
-    log('error', `Batch not delivered: ${String(error)}`, { queue: batch.queue, messages: batch.messages.length });
-    retryEach(batch.messages);
+    log('error', `[Forwarder] Batch not delivered: ${String(error)}`, { queue: batch.queue, messages: batch.messages.length });
+    batch.messages.forEach(retryLater);
     return;
   }
   if (!isBatchAnswer(answer)) {
-    log('error', 'The thumbnail function answered without batchItemFailures: retrying the batch', { queue: batch.queue });
-    retryEach(batch.messages);
+    log('error', '[Forwarder] The thumbnail function answered without batchItemFailures: retrying the batch', { queue: batch.queue });
+    batch.messages.forEach(retryLater);
     return;
   }
   const failed = new Set(answer.batchItemFailures.map((failure) => failure.itemIdentifier));
   for (const message of batch.messages) {
-    if (failed.has(message.id)) message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    if (failed.has(message.id)) retryLater(message);
     else message.ack();
   }
-  if (failed.size > 0) log('warn', `${failed.size} of ${batch.messages.length} message(s) will be retried`, { queue: batch.queue });
+  if (failed.size > 0) log('warn', `[Forwarder] ${failed.size} of ${batch.messages.length} message(s) will be retried`, { queue: batch.queue });
 }
 
 export default {

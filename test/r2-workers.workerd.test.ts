@@ -1,10 +1,13 @@
 /**
- * The R2 forwarding Worker (functions/r2-forwarder.ts), bundled as SST bundles it and run in workerd (Miniflare),
- * fed Cloudflare Queues batches of R2 event notifications (built in Cloudflare's documented format: Miniflare
- * emits none). Its Lambda Invoke calls leave workerd for real HTTP to a stand-in for the Invoke API on
- * 127.0.0.1, which checks the SigV4 signature as Lambda does (recomputed with @smithy/signature-v4 from the known
- * secret; a wrong key is a 403) and runs our real thumbnail handler on a directory store with real PNGs.
- * Each case checks what the Worker acknowledged and what it retried, and what was (not) processed.
+ * The R2 path's Workers, bundled as SST bundles them and run in workerd (Miniflare), fed Cloudflare Queues
+ * batches of R2 event notifications (built in Cloudflare's documented format: Miniflare emits none):
+ *   - the forwarder (functions/r2-forwarder.ts): its Lambda Invoke calls leave workerd for real HTTP to a
+ *     stand-in for the AWS APIs on 127.0.0.1, which checks the SigV4 signature as AWS does (recomputed with
+ *     @smithy/signature-v4 from the known secret; a wrong key is a 403) and runs our real thumbnail handler on a
+ *     directory store with real PNGs;
+ *   - the dead-letter consumer (functions/dead-letters.ts): its CloudWatch PutMetricData calls reach the same
+ *     stand-in.
+ * Each case checks what the Worker acknowledged and what it retried, and what was (not) processed or counted.
  */
 import { createHash, createHmac, randomUUID, type BinaryLike } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -75,27 +78,26 @@ class Sha256 {
   }
 }
 
-const signer = new SignatureV4({
-  service: 'lambda',
-  region: REGION,
-  credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
-  sha256: Sha256,
-  applyChecksum: false,
-});
+const signers = new Map(
+  ['lambda', 'monitoring'].map((service) => [
+    service,
+    new SignatureV4({ service, region: REGION, credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY }, sha256: Sha256, applyChecksum: false }),
+  ]),
+);
 
 const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
 
-/** Lambda's refusal of a request, or undefined when its signature is the one the known secret gives. */
-async function checkSignature(request: IncomingMessage, body: string): Promise<{ type: string; message: string } | undefined> {
+/** AWS's refusal of a request to `service`, or undefined when its signature is the one the known secret gives. */
+async function checkSignature(request: IncomingMessage, body: string, service: 'lambda' | 'monitoring'): Promise<{ type: string; message: string } | undefined> {
   const auth = AUTHORIZATION.exec(request.headers.authorization ?? '');
   if (!auth) return { type: 'IncompleteSignatureException', message: 'Authorization header requires a SigV4 signature' };
-  const [, keyId, day, region, service, signedHeaders, signature] = auth;
+  const [, keyId, day, region, scopeService, signedHeaders, signature] = auth;
   if (keyId !== ACCESS_KEY_ID) return { type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
   const amzDate = String(request.headers['x-amz-date'] ?? '');
   const signingDate = new Date(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
   const names = signedHeaders!.split(';');
   const url = new URL(request.url ?? '/', `https://${request.headers.host}`);
-  const signed = await signer.sign(
+  const signed = await signers.get(service)!.sign(
     {
       method: request.method ?? 'POST',
       protocol: 'https:',
@@ -108,7 +110,7 @@ async function checkSignature(request: IncomingMessage, body: string): Promise<{
     { signingDate },
   );
   const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1];
-  const scopeOk = region === REGION && service === 'lambda' && day === amzDate.slice(0, 8) && names.includes('host');
+  const scopeOk = region === REGION && scopeService === service && day === amzDate.slice(0, 8) && names.includes('host');
   return scopeOk && signature === expected
     ? undefined
     : { type: 'InvalidSignatureException', message: 'The request signature we calculated does not match the signature you provided.' };
@@ -118,12 +120,14 @@ let root: string;
 let store: FlakyDirectoryStore;
 let handler: ReturnType<typeof createHandler>;
 let server: Server;
-let worker: WorkerBundle;
+let forwarder: WorkerBundle;
+let deadLetters: WorkerBundle;
 let png: Buffer;
 /** How the stand-in answers: run the function, never answer (a timeout), or report a crashed function. */
 let mode: 'run' | 'hang' | 'crash' = 'run';
-/** The payloads the stand-in accepted, and the refusals it answered. */
+/** The payloads the stand-in accepted (Invoke; PutMetricData), and the refusals it answered. */
 const invocations: unknown[] = [];
+const metrics: Record<string, string>[] = [];
 const refusals: string[] = [];
 /** What the Worker logged (its console lines, as workerd reports them). */
 const workerLogs: { level: string; message: string }[] = [];
@@ -133,19 +137,20 @@ async function workerLogged(level: string, pattern: RegExp): Promise<void> {
   await vi.waitFor(() => expect(workerLogs).toContainEqual({ level, message: expect.stringMatching(pattern) }), { timeout: 10_000 });
 }
 
-/** The stand-in for the Lambda Invoke API. */
-async function invokeApi(request: IncomingMessage, response: ServerResponse): Promise<void> {
+/** The stand-in for the AWS APIs the Workers call: Lambda Invoke and CloudWatch PutMetricData. */
+async function awsApis(request: IncomingMessage, response: ServerResponse): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
   const body = Buffer.concat(chunks).toString();
+  if (request.headers.host === `monitoring.${REGION}.amazonaws.com`) return putMetricData(request, response, body);
   const answer = (status: number, payload: unknown, headers: Record<string, string> = {}): void => {
     response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(payload));
   };
 
-  if (request.method !== 'POST' || request.url !== `/2015-03-31/functions/${FUNCTION_NAME}/invocations`) {
+  if (request.headers.host !== `lambda.${REGION}.amazonaws.com` || request.method !== 'POST' || request.url !== `/2015-03-31/functions/${FUNCTION_NAME}/invocations`) {
     return answer(404, { Type: 'User', message: `Function not found: ${request.url}` }, { 'x-amzn-errortype': 'ResourceNotFoundException' });
   }
-  const refused = await checkSignature(request, body);
+  const refused = await checkSignature(request, body, 'lambda');
   if (refused) {
     refusals.push(refused.type);
     return answer(403, { message: refused.message }, { 'x-amzn-errortype': refused.type });
@@ -162,6 +167,19 @@ async function invokeApi(request: IncomingMessage, response: ServerResponse): Pr
   }
 }
 
+/** CloudWatch's query API, PutMetricData only. */
+async function putMetricData(request: IncomingMessage, response: ServerResponse, body: string): Promise<void> {
+  const refused = await checkSignature(request, body, 'monitoring');
+  const form = Object.fromEntries(new URLSearchParams(body));
+  if (refused || request.method !== 'POST' || form.Action !== 'PutMetricData' || form.Version !== '2010-08-01') {
+    refusals.push(refused?.type ?? 'InvalidAction');
+    response.writeHead(refused ? 403 : 400, { 'content-type': 'text/xml' }).end(`<ErrorResponse><Error><Code>${refused?.type ?? 'InvalidAction'}</Code></Error></ErrorResponse>`);
+    return;
+  }
+  metrics.push(form);
+  response.writeHead(200, { 'content-type': 'text/xml' }).end('<PutMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></PutMetricDataResponse>');
+}
+
 /** Requests leaving workerd reach the stand-in unchanged (Host header included), over real HTTP. */
 function toStandIn(request: IncomingMessage, response: ServerResponse): void {
   const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => !name.startsWith('mf-')));
@@ -175,20 +193,25 @@ function toStandIn(request: IncomingMessage, response: ServerResponse): void {
   request.pipe(forwarded);
 }
 
-async function startWorker(bindings: Record<string, string> = {}): Promise<Miniflare> {
+/** The forwarder (or another of the R2 path's Workers) with the bindings SST gives it (infra/thumbnails.ts). */
+async function startWorker(bindings: Record<string, string> = {}, worker = forwarder): Promise<Miniflare> {
   const options: MiniflareOptions = {
     modules: true,
     scriptPath: worker.path,
     modulesRoot: path.dirname(worker.path),
     ...SST_WORKER_COMPATIBILITY,
-    // The bindings SST gives the subscriber Worker linked to the thumbnail function (infra/thumbnails.ts).
     bindings: {
       SST_RESOURCE_App: JSON.stringify({ name: 'pose-storage', stage: 'test' }),
-      SST_RESOURCE_Thumbnail: JSON.stringify({ name: FUNCTION_NAME }),
       AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
       AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-      THUMBNAIL_FUNCTION_ARN: FUNCTION_ARN,
-      FORWARD_TIMEOUT_SECONDS: '120',
+      ...(worker === forwarder
+        ? { SST_RESOURCE_Thumbnail: JSON.stringify({ name: FUNCTION_NAME }), THUMBNAIL_FUNCTION_ARN: FUNCTION_ARN, FORWARD_TIMEOUT_SECONDS: '120' }
+        : {
+            SST_RESOURCE_DeadLetterMetric: JSON.stringify({ namespace: 'pose-storage', metricName: 'DeadLetters' }),
+            METRIC_REGION: REGION,
+            METRIC_NAMESPACE: 'pose-storage',
+            METRIC_NAME: 'DeadLetters',
+          }),
       ...bindings,
     },
     outboundService: { node: toStandIn },
@@ -246,9 +269,9 @@ beforeAll(async () => {
   const config = parseConfig({ UPLOAD_PATH: root });
   handler = createHandler(createServices({ config, store, logger: createLogger(() => undefined) }), { batchSize: BATCH_SIZE });
   png = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 30, g: 120, b: 200 } } }).png().toBuffer();
-  server = createServer((request, response) => void invokeApi(request, response));
+  server = createServer((request, response) => void awsApis(request, response));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  worker = await bundleWorker('functions/r2-forwarder.ts');
+  [forwarder, deadLetters] = await Promise.all([bundleWorker('functions/r2-forwarder.ts'), bundleWorker('functions/dead-letters.ts')]);
   mf = await startWorker();
 });
 
@@ -263,13 +286,14 @@ beforeEach(() => {
   mode = 'run';
   invocations.length = 0;
   refusals.length = 0;
+  metrics.length = 0;
   workerLogs.length = 0;
   store.unavailable.clear();
 });
 
 describe('the R2 forwarding Worker in workerd, invoking the real thumbnail handler through a SigV4-checking Invoke API', () => {
   it('is bundled as SST bundles it, with no Node built-in left for unenv to replace', () => {
-    expect(worker.externalImports.filter((name) => name !== 'cloudflare:workers')).toEqual([]);
+    expect(forwarder.externalImports.filter((name) => name !== 'cloudflare:workers')).toEqual([]);
   });
 
   it('success: one signed invocation with the batch as delivered, every message acknowledged, both poses published', async () => {
@@ -386,6 +410,47 @@ describe('the R2 forwarding Worker in workerd, invoking the real thumbnail handl
       expect(await published('gen_over', `pose-${n}`)).toBe(false);
       expect(await store.head(keys[n]!)).toBeDefined();
     }
+  });
+});
+
+describe('the dead-letter Worker in workerd, counting into a SigV4-checking CloudWatch stand-in', () => {
+  it('is bundled as SST bundles it, with no Node built-in left for unenv to replace', () => {
+    expect(deadLetters.externalImports.filter((name) => name !== 'cloudflare:workers')).toEqual([]);
+  });
+
+  it('logs every dead letter with its staged key, adds their count to the metric, and acknowledges them', async () => {
+    const keys = ['staging/gen_dead/a/1', 'staging/gen_dead/b/2', 'staging/gen_dead/c/3'];
+    const worker = await startWorker({}, deadLetters);
+    try {
+      const result = await deliver(worker, keys.map((key, n) => ({ id: `d-${n}`, body: r2Notification(key), attempts: 6 })));
+      expect(result).toMatchObject({ outcome: 'ok', ackAll: true, retryMessages: [] });
+    } finally {
+      await worker.dispose();
+    }
+    expect(metrics).toEqual([
+      expect.objectContaining({
+        Namespace: 'pose-storage',
+        'MetricData.member.1.MetricName': 'DeadLetters',
+        'MetricData.member.1.Value': '3',
+        'MetricData.member.1.Unit': 'Count',
+        'MetricData.member.1.Dimensions.member.1.Name': 'Stage',
+        'MetricData.member.1.Dimensions.member.1.Value': 'test',
+      }),
+    ]);
+    for (const key of keys) await workerLogged('error', new RegExp(`\\[DeadLetters\\] Upload never processed.*"key":"${key}"`));
+  });
+
+  it('when CloudWatch refuses the call (a wrong key), nothing is acknowledged: the batch is retried with backoff', async () => {
+    const worker = await startWorker({ AWS_SECRET_ACCESS_KEY: 'not-the-secret-0123456789abcdefghijklmn' }, deadLetters);
+    try {
+      const result = await deliver(worker, [{ id: 'd-1', body: r2Notification('staging/gen_dead/x/1'), attempts: 2 }]);
+      expect(result).toMatchObject({ ackAll: false, explicitAcks: [], retryMessages: [{ msgId: 'd-1', delaySeconds: 20 }] });
+    } finally {
+      await worker.dispose();
+    }
+    expect(refusals).toEqual(['InvalidSignatureException']);
+    expect(metrics).toEqual([]);
+    await workerLogged('error', /\[DeadLetters\] Not counted in CloudWatch: Error: CloudWatch answered 403/);
   });
 });
 

@@ -13,23 +13,27 @@
  *   infra/thumbnails.ts  object-created -> queue -> thumbnail function, with retries and dead letters
  *   infra/alarms.ts      dead letters, thumbnail errors, thumbnail near its timeout -> an SNS topic
  *
- * From no account to a verified stage (README.md, "Deployment", says the same at length):
- *   1. Cloudflare: note the account id (dashboard, Workers & Pages or R2 overview: "Account ID"); it names the
- *      account of the bucket, queues and Workers and the functions' R2 endpoint. Create an account API token
- *      (My Profile > API Tokens) with Workers Scripts: Edit, Queues: Edit, Workers R2 Storage: Edit, and an R2
- *      API token (R2 > Manage API tokens) with Object Read & Write on the bucket: its Access Key ID and Secret
- *      Access Key are shown once, on creation.
- *   2. AWS: credentials of an account allowed to deploy (`aws configure`, or AWS_PROFILE), and the region:
- *      AWS_REGION (e.g. eu-central-1, near the users and the bucket).
- *   3. export CLOUDFLARE_API_TOKEN=... CLOUDFLARE_DEFAULT_ACCOUNT_ID=... AWS_REGION=...
- *      Production also needs R2_PUBLIC_URL: a custom domain connected to the bucket (R2 > bucket > Settings >
- *      Custom Domains), e.g. https://poses.example.com; other stages may use the created bucket's r2.dev domain.
- *      Optional: R2_BUCKET_NAME (an existing bucket), ALLOWED_ORIGINS, ALARM_EMAIL, THUMBNAIL_CONCURRENCY (10).
- *   4. Secrets, per stage: npx sst secret set R2AccessKeyId|R2SecretAccessKey|ApiToken <value> --stage <stage>
+ * From no accounts to a verified stage (README.md, "Deployment", says the same at length):
+ *   1. Accounts: Cloudflare with R2 enabled, and AWS.
+ *   2. The Cloudflare account id (R2 overview page, "Account ID"): the account of the bucket, queues and Workers,
+ *      and the functions' endpoint https://<account id>.r2.cloudflarestorage.com. Not a secret.
+ *   3. A Cloudflare API token for the deploy (Manage Account > API Tokens): the "Edit Cloudflare Workers" template
+ *      (Workers Scripts: Edit, Workers R2 Storage: Edit) plus Queues: Edit.
+ *   4. Production: a bucket you create (R2 > Create bucket) with a custom domain (bucket > Settings > Custom
+ *      Domains): R2_BUCKET_NAME and R2_PUBLIC_URL. A trial stage may let the deploy create one on r2.dev.
+ *   5. An R2 API token for the functions (R2 > Manage API tokens): Object Read & Write on that bucket; its Access
+ *      Key ID and Secret Access Key are shown once, on creation.
+ *   6. AWS credentials allowed to deploy, and AWS_REGION (near the users and the bucket). Reserving the thumbnail
+ *      concurrency needs 100 unreserved executions left (or THUMBNAIL_CONCURRENCY_RESERVED=false).
+ *   7. export CLOUDFLARE_API_TOKEN CLOUDFLARE_DEFAULT_ACCOUNT_ID AWS_REGION R2_BUCKET_NAME R2_PUBLIC_URL (or
+ *      .env.<stage>); optional ALLOWED_ORIGINS, ALARM_EMAIL, THUMBNAIL_CONCURRENCY (default 10), the functions' limits.
+ *   8. npx sst secret set R2AccessKeyId|R2SecretAccessKey|ApiToken <value> --stage <stage>
  *      (ApiToken: e.g. `openssl rand -hex 32`; WebhookSecret only with READY_WEBHOOK_URL).
- *   5. npx sst deploy --stage <stage>: the outputs print `api` (the API URL), `publicUrl` and `alarms`.
- *   6. Verify: npx pose-storage smoke --api <api> --token <ApiToken>.
- *   7. Teardown: npx sst remove --stage <stage> (production is protected and keeps its bucket).
+ *   9. npx sst deploy --stage <stage>: settings are checked first; the outputs print `api` (the API URL),
+ *      `publicUrl`, `bucket` and `alarms` (the SNS topic; confirm the ALARM_EMAIL subscription).
+ *  10. Verify: npx pose-storage smoke --api <api> --token <ApiToken> (presign, HTTPS upload, ready, both public
+ *      URLs, delete; each step timed).
+ *  11. Teardown: npx sst remove --stage <stage> (production is protected; a bucket named by R2_BUCKET_NAME stays).
  * Stage `local` needs none of this: npm run dev:sst (`npx sst dev --stage local`).
  */
 export default $config({

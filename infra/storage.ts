@@ -28,7 +28,7 @@ export type Storage = R2Storage | S3Storage;
  * Browsers PUT to the presigned URL themselves, with the signed headers: Content-Type, and If-None-Match: *
  * (an upload never replaces an object).
  */
-const UPLOAD_CORS = { methods: ['PUT', 'GET', 'HEAD'], headers: ['content-type', 'if-none-match'], maxAgeSeconds: 600 };
+const UPLOAD_CORS = { methods: ['PUT', 'GET', 'HEAD'], headers: ['content-type', 'if-none-match'], maxAgeSeconds: 600 } as const;
 
 export function createStorage(target: 'r2' | 's3', settings: Settings): Storage {
   return target === 'r2' ? r2Storage(settings) : s3Storage(settings);
@@ -76,7 +76,7 @@ function r2Storage(settings: Settings): R2Storage {
       rules: [
         {
           id: 'pose-storage-uploads',
-          allowed: { origins: [...settings.allowedOrigins], methods: UPLOAD_CORS.methods, headers: UPLOAD_CORS.headers },
+          allowed: { origins: [...settings.allowedOrigins], methods: [...UPLOAD_CORS.methods], headers: [...UPLOAD_CORS.headers] },
           maxAgeSeconds: UPLOAD_CORS.maxAgeSeconds,
         },
       ],
@@ -97,8 +97,8 @@ function s3Storage(settings: Settings): S3Storage {
         ? false
         : {
             allowOrigins: [...settings.allowedOrigins],
-            allowMethods: UPLOAD_CORS.methods as ('PUT' | 'GET' | 'HEAD')[],
-            allowHeaders: UPLOAD_CORS.headers,
+            allowMethods: [...UPLOAD_CORS.methods],
+            allowHeaders: [...UPLOAD_CORS.headers],
             maxAge: `${UPLOAD_CORS.maxAgeSeconds} seconds`,
           },
     transform: {

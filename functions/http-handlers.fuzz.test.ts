@@ -1,5 +1,5 @@
 /**
- * Property tests of the HTTP handlers (presign, status, delete, and the thumbnail function's HTTP entry):
+ * Property tests of the HTTP handlers (presign, status, delete; the thumbnail function has no HTTP entry):
  * whatever the method, path, headers and body, with a store that always answers, a handler resolves (never
  * rejects), never answers a 5xx, answers errors in the contract's shape, and always sends security headers.
  */
@@ -11,7 +11,6 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -24,11 +23,10 @@ import { httpEvent, lambdaContext, r2TestEnv, TEST_BUCKET, TEST_ORIGIN, TEST_TOK
 import { createHandler as createDelete } from './delete.ts';
 import { createHandler as createPresign } from './presign.ts';
 import { createHandler as createStatus } from './status.ts';
-import { createHandler as createThumbnail } from './thumbnail.ts';
 
 const NUM_RUNS = process.env.STRESS === '1' ? 5000 : 200; // npm run test:stress runs many more
 
-const ROUTE_METHOD = { presign: 'POST', status: 'GET', delete: 'DELETE', thumbnail: 'POST' } as const;
+const ROUTE_METHOD = { presign: 'POST', status: 'GET', delete: 'DELETE' } as const;
 
 const config = parseConfig(r2TestEnv());
 const client = createS3Client(config.r2!);
@@ -46,7 +44,6 @@ const handlers = {
   presign: createPresign(services),
   status: createStatus(services),
   delete: createDelete(services),
-  thumbnail: createThumbnail(services) as (event: APIGatewayProxyEventV2, context: ReturnType<typeof lambdaContext>) => Promise<unknown>,
 };
 
 beforeAll(() => {

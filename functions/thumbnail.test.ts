@@ -1,7 +1,7 @@
 /**
  * The thumbnail handler (functions/thumbnail.ts) with a mocked S3 client backed by an in-memory bucket:
  * every event kind it accepts, what it publishes or rejects, what a transient failure does per delivery kind,
- * and the HTTP entry used by the R2 forwarder.
+ * and that it has no HTTP entry.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +11,6 @@ import 'aws-sdk-client-mock-vitest/extend';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config.ts';
-import type { HttpResult } from '../lib/lambda/http-handler.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
 import { PUBLISHED_CACHE_CONTROL } from '../lib/storage/object-store.ts';
@@ -353,50 +352,13 @@ describe('thumbnail handler: R2 notifications and local events', () => {
   );
 });
 
-describe('thumbnail handler over HTTP (the R2 forwarder POSTs Queues batches to the function URL)', () => {
-  const post = (body: unknown, headers: Record<string, string> = bearer(TEST_TOKENS[0])) =>
-    handler(httpEvent({ method: 'POST', path: '/', headers, json: body }), lambdaContext()) as Promise<HttpResult>;
-
-  it('200 with {batchItemFailures, processed}', async () => {
-    const good = stage('gen_1', 'good', png);
-    const bad = stage('gen_1', 'bad', png);
-    s3.on(GetObjectCommand, { Key: bad }).rejects(slowDown());
-    const result = await post(queueBatch({ 'q-1': r2Notification(good), 'q-2': r2Notification(bad) }));
-    expect(result.statusCode).toBe(200);
-    expect(JSON.parse(String(result.body))).toEqual({ batchItemFailures: [{ itemIdentifier: 'q-2' }], processed: 2 });
-    await expectPublished('gen_1', 'good', png);
-  });
-
-  it('200 with the rotation token; a transient failure of a single message is a 503, not a 500', async () => {
-    expect((await post(queueBatch({}), bearer(TEST_TOKENS[1]))).statusCode).toBe(200);
-    s3.on(GetObjectCommand).rejects(slowDown());
-    const result = await post(r2Notification(stage('g', 'p', png)));
-    expect(result.statusCode).toBe(503);
-    expect(JSON.parse(String(result.body))).toEqual({ error: { code: 'storage_unavailable', message: expect.any(String) } });
-  });
-
-  it.each([
-    ['no token', {}],
-    ['a wrong token', bearer('wrong-token-0123456789abcdef')],
-  ])('401 with %s, and nothing is processed', async (_, headers) => {
+describe('thumbnail handler: no HTTP entry', () => {
+  it('an API Gateway request, even with a valid token and a queue batch for body, is an event of unknown shape: nothing is processed', async () => {
     const key = stage('gen_1', 'pose-1', png);
-    const result = await post(queueBatch({ 'q-1': r2Notification(key) }), headers);
-    expect(result.statusCode).toBe(401);
-    expect(JSON.parse(String(result.body))).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+    const request = httpEvent({ method: 'POST', path: '/', headers: bearer(TEST_TOKENS[0]), json: queueBatch({ 'q-1': r2Notification(key) }) });
+    expect(await invoke(request)).toEqual({ batchItemFailures: [], processed: 0 });
     expect(s3.calls()).toHaveLength(0);
     expect(bucket.has(key)).toBe(true);
-  });
-
-  it('405 for GET, 400 for a body that is not JSON, with security headers', async () => {
-    const get = (await handler(httpEvent({ method: 'GET', path: '/', headers: bearer(TEST_TOKENS[0]) }), lambdaContext())) as HttpResult;
-    expect(get.statusCode).toBe(405);
-    expect(get.headers?.Allow).toBe('POST');
-    const bad = (await handler(
-      httpEvent({ method: 'POST', path: '/', headers: { ...bearer(TEST_TOKENS[0]), 'content-type': 'application/json' }, body: '{x' }),
-      lambdaContext(),
-    )) as HttpResult;
-    expect(bad.statusCode).toBe(400);
-    expect(bad.headers?.['X-Content-Type-Options'] ?? bad.headers?.['x-content-type-options']).toBe('nosniff');
   });
 });
 

@@ -1,32 +1,70 @@
-import type { SQSBatchResponse } from 'aws-lambda';
-import { StoreUnavailableError } from '../lib/errors.ts';
-import { httpHandler, json, type HttpEvent } from '../lib/lambda/http-handler.ts';
+import type { Context, SQSBatchResponse } from 'aws-lambda';
+import { ConfigError, describeValue, StoreUnavailableError } from '../lib/errors.ts';
 import { normalizeObjectEvent, type CreatedObject } from '../lib/lambda/object-events.ts';
 import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
 import { getServices, type Services } from '../lib/services.ts';
 
 /**
  * Object-created events: validate each staged upload, publish image and thumbnail (or reject it), remove
- * the staging object. Batches (SQS, Cloudflare Queues) answer with `batchItemFailures` so only failed
- * messages are retried; single events throw so Lambda retries them. R2's queue messages may also arrive
- * over HTTP (POST to the function URL by the forwarding Worker, with the API token).
+ * the staging object. Batches (SQS, and Cloudflare Queues batches that the forwarding Worker passes on through
+ * the Lambda Invoke API) answer with `batchItemFailures` so only failed messages are retried; single events
+ * (S3 delivered directly, local events) throw so that they are retried. The function has no HTTP entry: only
+ * its queue (SQS) or the Worker's IAM user (R2) may invoke it.
  */
 export type ThumbnailResult = SQSBatchResponse & { processed: number };
 
-export function createHandler(services: Services) {
+/**
+ * The most messages one invocation processes when none is configured: the default batch size of both SQS
+ * and Cloudflare Queues. The deployment sets THUMBNAIL_BATCH_SIZE to its queues' batch size (infra/thumbnails.ts).
+ */
+export const DEFAULT_BATCH_SIZE = 10;
+
+export interface ThumbnailOptions {
+  /**
+   * The most batch messages processed per invocation (the function's timeout is sized for it). The objects of
+   * later messages are not touched; their ids are answered in `batchItemFailures`, so the queue delivers them again.
+   */
+  batchSize?: number;
+}
+
+export function createHandler(services: Services, options: ThumbnailOptions = {}) {
   const { logger, uploads } = services;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
 
   async function processAll(event: unknown): Promise<ThumbnailResult> {
     const { kind, objects, skipped } = normalizeObjectEvent(event);
     for (const reason of skipped) logger.warn(`[Storage] Skipped ${reason}`, { kind });
+    const { accepted, deferred } = withinBatchSize(objects);
+    if (deferred.size > 0) {
+      logger.warn(`[Storage] Batch over THUMBNAIL_BATCH_SIZE=${batchSize}: ${deferred.size} message(s) returned to the queue`, { kind });
+    }
     const failed = new Set<string>();
     // One at a time: a 50 MP image needs hundreds of MB while it is decoded.
-    for (const object of objects) {
+    for (const object of accepted) {
       if (!(await processOne(object))) failed.add(object.messageId ?? object.key);
     }
     const batched = kind === 'sqs' || objects.some((object) => object.messageId !== undefined);
     if (failed.size > 0 && !batched) throw new StoreUnavailableError(`${failed.size} upload(s) failed and will be retried`);
-    return { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })), processed: objects.length };
+    return {
+      batchItemFailures: [...failed, ...deferred].map((itemIdentifier) => ({ itemIdentifier })),
+      processed: accepted.length,
+    };
+  }
+
+  /** The objects of the first `batchSize` messages, and the ids of the messages past them. */
+  function withinBatchSize(objects: readonly CreatedObject[]): { accepted: CreatedObject[]; deferred: Set<string> } {
+    const messages = new Set<string>();
+    const deferred = new Set<string>();
+    const accepted = objects.filter(({ messageId }) => {
+      if (messageId === undefined || messages.has(messageId)) return true;
+      if (messages.size < batchSize) {
+        messages.add(messageId);
+        return true;
+      }
+      deferred.add(messageId);
+      return false;
+    });
+    return { accepted, deferred };
   }
 
   async function processOne({ key }: CreatedObject): Promise<boolean> {
@@ -42,16 +80,8 @@ export function createHandler(services: Services) {
     }
   }
 
-  const overHttp = httpHandler(services, { methods: ['POST'], jsonBody: true }, async (event) =>
-    json(200, await processAll(event.body)),
-  );
-
-  return async (event: unknown, context: Parameters<typeof overHttp>[1]): Promise<unknown> =>
-    isHttpEvent(event) ? overHttp(event, context) : processAll(event);
-}
-
-function isHttpEvent(event: unknown): event is HttpEvent {
-  return typeof (event as { requestContext?: { http?: unknown } } | null)?.requestContext?.http === 'object';
+  // The context is Lambda's (unused); the local server passes its own.
+  return (event: unknown, _context?: Context): Promise<ThumbnailResult> => processAll(event);
 }
 
 /** Keys come from outside: logged bounded and printable only. */
@@ -59,4 +89,14 @@ function describeKey(key: string): string {
   return key.slice(0, 300).replace(/[^\x20-\x7e]/g, '?');
 }
 
-export const handler = lazyHandler(() => createHandler(getServices()));
+/** THUMBNAIL_BATCH_SIZE, set by the deployment to its queues' batch size; unset: DEFAULT_BATCH_SIZE. */
+export function batchSizeFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): number {
+  const value = env.THUMBNAIL_BATCH_SIZE?.trim();
+  if (!value) return DEFAULT_BATCH_SIZE;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 100) {
+    throw new ConfigError('THUMBNAIL_BATCH_SIZE', `must be a whole number between 1 and 100 (got ${describeValue(value)})`);
+  }
+  return Number(value);
+}
+
+export const handler = lazyHandler(() => createHandler(getServices(), { batchSize: batchSizeFromEnv() }));

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Type-checks sst.config.ts (and the R2 forwarding Worker) against SST's real platform types, offline.
+# Type-checks sst.config.ts, infra/ (and the Workers) against SST's real platform types, offline.
 #
 #   bash test/typecheck-sst.sh        (npm run typecheck:sst)
 #
 # 1. `sst install` writes .sst/platform/ (the platform sources and config.d.ts with the providers of
 #    sst.config.ts). It needs no cloud account, only the npm registry for the provider packages; it runs
-#    when config.d.ts is missing or stale (a provider missing, another sst version).
+#    when config.d.ts is missing or stale (a provider missing, another sst version). It evaluates app() for
+#    a stage that deploys to R2, so both providers (aws, cloudflare) are installed.
 # 2. tsc checks test/tsconfig.sst.json: the project's strict options, but bundler module resolution, as
 #    the platform's own tsconfig uses. (Under nodenext, the extension-less imports of .sst/platform/src
 #    do not resolve, and skipLibCheck hides that: `sst` and `$config` silently become `any`.)
 # 3. The platform ships TypeScript sources, not declarations, so skipLibCheck does not cover them and they
-#    do not pass our strict flags; their diagnostics are dropped, ours are not. A canary file of
+#    do not pass our strict flags; their diagnostics are dropped (silently), ours are not. A canary file of
 #    deliberate mistakes (each under @ts-expect-error) proves the platform types were really loaded: were
 #    they `any`, the directives would be unused, and the check would fail.
 set -euo pipefail
@@ -31,7 +32,7 @@ elif ! grep -q '@pulumi/cloudflare' "$platform/config.d.ts"; then
 fi
 if [[ -n $stale ]]; then
   echo "typecheck-sst: sst install ($stale)"
-  SST_NO_BUN=1 SST_SKIP_DEPENDENCY_CHECK=1 SST_TELEMETRY_DISABLED=1 SST_STAGE=${SST_STAGE:-dev} \
+  SST_NO_BUN=1 SST_SKIP_DEPENDENCY_CHECK=1 SST_TELEMETRY_DISABLED=1 SST_STAGE=typecheck POSE_STORAGE_TARGET=r2 \
     node_modules/.bin/sst install
 fi
 
@@ -65,4 +66,4 @@ if [[ $status -ne 0 && $ignored -eq 0 ]]; then
   echo "typecheck-sst: tsc failed (exit $status)" >&2
   exit 1
 fi
-echo "typecheck-sst: OK (sst $sst_version platform types; $ignored diagnostic(s) in .sst/platform sources ignored)"
+echo "typecheck-sst: OK (sst $sst_version platform types)"

@@ -18,8 +18,9 @@ import { parseConfig } from '../lib/config.ts';
 import type { HttpResult } from '../lib/lambda/http-handler.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
-import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
-import { httpEvent, lambdaContext, r2TestEnv, TEST_BUCKET, TEST_ORIGIN, TEST_TOKENS } from '../test/support/http-events.ts';
+import { createS3Client } from '../lib/storage/s3-client.ts';
+import { S3Store } from '../lib/storage/s3-store.ts';
+import { httpEvent, lambdaContext, r2TestEnv, TEST_ORIGIN, TEST_TOKENS } from '../test/support/http-events.ts';
 import { createHandler as createDelete } from './delete.ts';
 import { createHandler as createPresign } from './presign.ts';
 import { createHandler as createStatus } from './status.ts';
@@ -34,7 +35,7 @@ const s3 = mockClient(client);
 const errors: string[] = [];
 const services = createServices({
   config,
-  store: new S3Store(client, TEST_BUCKET),
+  store: new S3Store(config.r2!, client),
   logger: createLogger((line, level) => {
     if (level === 'error') errors.push(line);
   }),
@@ -48,7 +49,16 @@ const handlers = {
 
 beforeAll(() => {
   // A store that always answers: an empty bucket that accepts every write.
-  const body = { transformToByteArray: () => Promise.resolve(new TextEncoder().encode('{"reason":"not_an_image"}')) };
+  // Every record read is a ready pose's.
+  const record = {
+    status: 'ready',
+    upload: { key: 'save', etag: 'e', uploadedAt: '2026-01-01T00:00:00.000Z' },
+    width: 10,
+    height: 10,
+    bytes: 100,
+    publishedAt: '2026-01-01T00:00:00.000Z',
+  };
+  const body = { transformToByteArray: () => Promise.resolve(new TextEncoder().encode(JSON.stringify(record))) };
   s3.on(ListObjectsV2Command).resolves({ KeyCount: 0 });
   s3.on(HeadObjectCommand).resolves({ ContentLength: 1 });
   s3.on(GetObjectCommand).resolves({ Body: body as unknown as NonNullable<GetObjectCommandOutput['Body']> });
@@ -274,7 +284,7 @@ describe('properties that hold for every input', () => {
             return [command.Key, command.Prefix, ...(command.Delete?.Objects?.map((object) => object.Key) ?? [])];
           })
           .filter((key): key is string => key !== undefined);
-        for (const key of keys) expect(key).toMatch(/^(poses|staging|rejections)\/[A-Za-z0-9_-]{1,128}\/([A-Za-z0-9_-]{1,128}(_thumb\.png|\.png|\.json|\/)?)?$/);
+        for (const key of keys) expect(key).toMatch(/^(poses|staging|records|locks|backups)\/[A-Za-z0-9_-]{1,128}\/([A-Za-z0-9_-]{1,128}(_thumb\.png|\.png|\.json|\/)?)?$/);
         if (result.statusCode === 204) expect(keys.length).toBeGreaterThan(0);
       }),
       { numRuns: NUM_RUNS },

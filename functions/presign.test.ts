@@ -10,7 +10,8 @@ import { parseConfig } from '../lib/config.ts';
 import type { HttpResult } from '../lib/lambda/http-handler.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
-import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { createS3Client } from '../lib/storage/s3-client.ts';
+import { S3Store } from '../lib/storage/s3-store.ts';
 import {
   bearer,
   captureLogs,
@@ -31,7 +32,7 @@ const config = parseConfig(r2TestEnv({ UPLOAD_URL_TTL_SECONDS: String(TTL), UPLO
 const client = createS3Client(config.r2!);
 const s3 = mockClient(client);
 const logs = captureLogs();
-const handler = createHandler(createServices({ config, store: new S3Store(client, TEST_BUCKET), logger: createLogger(logs.sink) }));
+const handler = createHandler(createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(logs.sink) }));
 
 beforeEach(() => {
   s3.reset();
@@ -57,7 +58,7 @@ describe('POST /uploads: the ticket', () => {
     const ticket = JSON.parse(String(result.body)) as Record<string, unknown>;
     expect(Object.keys(ticket).sort()).toEqual(['expiresAt', 'headers', 'imageUrl', 'method', 'thumbnailUrl', 'uploadUrl']);
     expect(ticket.method).toBe('PUT');
-    expect(ticket.headers).toEqual({ 'Content-Type': 'image/png' });
+    expect(ticket.headers).toEqual({ 'Content-Type': 'image/png', 'Content-Length': '12345', 'If-None-Match': '*' });
     expect(ticket.imageUrl).toBe(`${TEST_PUBLIC_URL}/poses/gen_1/pose-1.png`);
     expect(ticket.thumbnailUrl).toBe(`${TEST_PUBLIC_URL}/poses/gen_1/pose-1_thumb.png`);
 
@@ -89,7 +90,11 @@ describe('POST /uploads: the ticket', () => {
   it.each(['image/jpeg', 'image/webp'])('accepts %s, and poseLibraryId, and the largest allowed length', async (contentType) => {
     const result = await invoke(post({ ...validBody, contentType, contentLength: MAX_BYTES, poseLibraryId: 'lib_9' }));
     expect(result.statusCode).toBe(200);
-    expect((JSON.parse(String(result.body)) as { headers: unknown }).headers).toEqual({ 'Content-Type': contentType });
+    expect((JSON.parse(String(result.body)) as { headers: unknown }).headers).toEqual({
+      'Content-Type': contentType,
+      'Content-Length': String(MAX_BYTES),
+      'If-None-Match': '*',
+    });
   });
 
   it('accepts a JSON content type with parameters, and a header name in any case', async () => {
@@ -221,10 +226,10 @@ describe('POST /uploads: errors', () => {
   });
 
   it('never lets an unexpected failure through as a stack trace', async () => {
-    // The signer fails when the credentials cannot be resolved: an internal error, answered without detail.
-    const broken = createS3Client({ ...config.r2!, endpoint: 'http://127.0.0.1:1' });
-    broken.config.credentials = () => Promise.reject(new Error('credential provider exploded at /secret/path'));
-    const brokenHandler = createHandler(createServices({ config, store: new S3Store(broken, TEST_BUCKET), logger: createLogger(logs.sink) }));
+    // A store whose signing fails unexpectedly: an internal error, answered without detail.
+    const broken = new S3Store(config.r2!, client);
+    broken.presignUpload = () => Promise.reject(new Error('credential provider exploded at /secret/path'));
+    const brokenHandler = createHandler(createServices({ config, store: broken, logger: createLogger(logs.sink) }));
     const result = await brokenHandler(post(validBody), lambdaContext());
     expectError(result, 500, 'internal_error');
     expect(String(result.body)).not.toContain('/secret/path');

@@ -1,15 +1,13 @@
 /**
  * `GET /poses/{generationId}/{poseId}` (functions/status.ts) with a mocked S3 client: the status derived from
- * what the store holds (staging, thumbnail, rejection record), both event shapes (API Gateway path
- * parameters and function URL raw paths), and the contract's errors.
+ * what the store holds (a staged upload, the pose's record), in two store requests at once; both event shapes
+ * (API Gateway path parameters and function URL raw paths), and the contract's errors.
  */
 import {
   GetObjectCommand,
   type GetObjectCommandOutput,
-  HeadObjectCommand,
   ListObjectsV2Command,
   NoSuchKey,
-  NotFound,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -20,7 +18,8 @@ import { parseConfig } from '../lib/config.ts';
 import type { HttpResult } from '../lib/lambda/http-handler.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
-import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { createS3Client } from '../lib/storage/s3-client.ts';
+import { S3Store } from '../lib/storage/s3-store.ts';
 import {
   bearer,
   captureLogs,
@@ -39,16 +38,15 @@ const config = parseConfig(r2TestEnv());
 const client = createS3Client(config.r2!);
 const s3 = mockClient(client);
 const logs = captureLogs();
-const handler = createHandler(createServices({ config, store: new S3Store(client, TEST_BUCKET), logger: createLogger(logs.sink) }));
+const handler = createHandler(createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(logs.sink) }));
 
 const STAGED = 'staging/gen_1/pose-1/0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11';
 
 beforeEach(() => {
   s3.reset();
   logs.lines.length = 0;
-  // An empty store: nothing staged, no thumbnail, no rejection.
+  // An empty store: nothing staged, no record.
   s3.on(ListObjectsV2Command).resolves({ KeyCount: 0 });
-  s3.on(HeadObjectCommand).rejects(new NotFound({ message: 'Not Found', $metadata: { httpStatusCode: 404 } }));
   s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
 });
 
@@ -77,6 +75,14 @@ function get(path: string, options: { headers?: Record<string, string>; method?:
 
 const invoke = (event: APIGatewayProxyEventV2): Promise<HttpResult> => handler(event, lambdaContext());
 
+const UPLOAD = { key: STAGED, etag: 'abc', uploadedAt: '2026-01-01T00:00:00.000Z' };
+const READY = { status: 'ready', upload: UPLOAD, width: 832, height: 1216, bytes: 1234567, publishedAt: '2026-01-01T00:00:01.000Z' };
+
+/** The pose's record, as the store returns it. */
+function record(value: unknown): void {
+  s3.on(GetObjectCommand, { Key: 'records/gen_1/pose-1.json' }).resolves({ Body: body(typeof value === 'string' ? value : JSON.stringify(value)) });
+}
+
 const json = (result: HttpResult): unknown => JSON.parse(String(result.body));
 
 describe.each([
@@ -91,7 +97,7 @@ describe.each([
 
   it('pending while an upload is staged (even if an older version is published)', async () => {
     s3.on(ListObjectsV2Command, { Prefix: 'staging/gen_1/pose-1/' }).resolves({ Contents: [{ Key: STAGED, Size: 10 }], KeyCount: 1 });
-    s3.on(HeadObjectCommand).resolves({ ContentLength: 10 });
+    record(READY);
     const result = await invoke(get('/poses/gen_1/pose-1', { apiGateway }));
     expect(result.statusCode).toBe(200);
     expect(json(result)).toEqual({ generationId: 'gen_1', poseId: 'pose-1', status: 'pending' });
@@ -99,8 +105,8 @@ describe.each([
     expect(header(result, 'x-content-type-options')).toBe('nosniff');
   });
 
-  it('ready with the public URLs when the thumbnail is published', async () => {
-    s3.on(HeadObjectCommand, { Key: 'poses/gen_1/pose-1_thumb.png' }).resolves({ ContentLength: 1234 });
+  it('ready with the public URLs, the size and a version, from the record alone (two store requests)', async () => {
+    record(READY);
     const result = await invoke(get('/poses/gen_1/pose-1', { apiGateway }));
     expect(result.statusCode).toBe(200);
     expect(json(result)).toEqual({
@@ -109,40 +115,39 @@ describe.each([
       status: 'ready',
       imageUrl: `${TEST_PUBLIC_URL}/poses/gen_1/pose-1.png`,
       thumbnailUrl: `${TEST_PUBLIC_URL}/poses/gen_1/pose-1_thumb.png`,
+      width: 832,
+      height: 1216,
+      bytes: 1234567,
+      version: Date.parse(READY.publishedAt).toString(36),
     });
+    expect(s3.calls().map((call) => (call.args[0] as { constructor: { name: string } }).constructor.name).sort()).toEqual([
+      'GetObjectCommand',
+      'ListObjectsV2Command',
+    ]);
   });
 
-  it.each(['not_an_image', 'unsupported_format', 'too_large', 'corrupt_image'])('rejected with reason %s', async (reason) => {
-    s3.on(GetObjectCommand, { Key: 'rejections/gen_1/pose-1.json' }).resolves({
-      Body: body(JSON.stringify({ reason, message: 'x', rejectedAt: '2025-01-01T00:00:00.000Z' })),
-    });
+  it.each(['not_an_image', 'unsupported_format', 'too_large', 'corrupt_image'])('rejected with reason %s and the message', async (reason) => {
+    record({ status: 'rejected', upload: UPLOAD, reason, message: 'The image says why', rejectedAt: '2025-01-01T00:00:00.000Z' });
     const result = await invoke(get('/poses/gen_1/pose-1', { apiGateway }));
     expect(result.statusCode).toBe(200);
-    expect(json(result)).toEqual({ generationId: 'gen_1', poseId: 'pose-1', status: 'rejected', reason });
+    expect(json(result)).toEqual({ generationId: 'gen_1', poseId: 'pose-1', status: 'rejected', reason, message: 'The image says why' });
   });
 });
 
 describe('GET /poses/{generationId}/{poseId}: details', () => {
-  it('reports the rejection of a re-upload even though an earlier version is still published', async () => {
-    s3.on(HeadObjectCommand, { Key: 'poses/gen_1/pose-1_thumb.png' }).resolves({ ContentLength: 1234 });
-    s3.on(GetObjectCommand, { Key: 'rejections/gen_1/pose-1.json' }).resolves({ Body: body(JSON.stringify({ reason: 'not_an_image' })) });
-    expect(json(await invoke(get('/poses/gen_1/pose-1')))).toEqual({
-      generationId: 'gen_1',
-      poseId: 'pose-1',
-      status: 'rejected',
-      reason: 'not_an_image',
-    });
-  });
-
-  it('reads an unreadable rejection record as rejected (never a 500)', async () => {
-    s3.on(GetObjectCommand, { Key: 'rejections/gen_1/pose-1.json' }).resolves({ Body: body('{not json') });
+  it.each([
+    ['not JSON', '{not json'],
+    ['JSON of another shape', { status: 'ready', width: -1 }],
+    ['an unknown status', { ...READY, status: 'published' }],
+  ])('an unreadable record (%s) is logged and read as nothing known: 404, never a 500', async (_, value) => {
+    record(value);
     const result = await invoke(get('/poses/gen_1/pose-1'));
-    expect(result.statusCode).toBe(200);
-    expect(json(result)).toMatchObject({ status: 'rejected', reason: expect.any(String) });
+    expectError(result, 404, 'not_found');
+    expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringMatching(/unreadable pose record/) }));
   });
 
   it('decodes %-escaped ids of a function URL path, and accepts a trailing slash', async () => {
-    s3.on(HeadObjectCommand, { Key: 'poses/gen_1/pose-1_thumb.png' }).resolves({ ContentLength: 1 });
+    record(READY);
     expect(json(await invoke(get('/poses/gen%5F1/pose%2D1')))).toMatchObject({ generationId: 'gen_1', status: 'ready' });
     expect(json(await invoke(get('/poses/gen_1/pose-1/')))).toMatchObject({ poseId: 'pose-1', status: 'ready' });
   });
@@ -207,7 +212,7 @@ describe('GET /poses/{generationId}/{poseId}: details', () => {
 
   it.each([
     ['SlowDown (503) listing', () => s3.on(ListObjectsV2Command).rejects(serviceError('SlowDown', 503))],
-    ['ServiceUnavailable (503) on HEAD', () => s3.on(HeadObjectCommand).rejects(serviceError('ServiceUnavailable', 503))],
+    ['ServiceUnavailable (503) on GET', () => s3.on(GetObjectCommand).rejects(serviceError('ServiceUnavailable', 503))],
     ['InternalError (500) on GET', () => s3.on(GetObjectCommand).rejects(serviceError('InternalError', 500))],
     [
       'a network failure',

@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectsCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import sharp from 'sharp';
@@ -13,8 +13,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
-import { PUBLISHED_CACHE_CONTROL } from '../lib/storage/object-store.ts';
-import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { createS3Client } from '../lib/storage/s3-client.ts';
+import { S3Store } from '../lib/storage/s3-store.ts';
 import { signWebhookBody } from '../lib/webhook.ts';
 import { fakeBucket, serviceError } from '../test/support/fake-s3-bucket.ts';
 import {
@@ -37,11 +37,14 @@ import {
 } from '../test/support/http-events.ts';
 import { createHandler, type ThumbnailResult } from './thumbnail.ts';
 
+/** Cache-Control of published files with the default CACHE_MAX_AGE_SECONDS. */
+const PUBLISHED_CACHE = 'public, max-age=300';
+
 const config = parseConfig(r2TestEnv({ MAX_INPUT_PIXELS: '1000000' }));
 const client = createS3Client(config.r2!);
 const s3 = mockClient(client);
 const logs = captureLogs();
-const services = createServices({ config, store: new S3Store(client, TEST_BUCKET), logger: createLogger(logs.sink) });
+const services = createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(logs.sink) });
 const handler = createHandler(services);
 
 /** The in-memory bucket the mocked client answers from. */
@@ -92,13 +95,20 @@ async function expectPublished(generationId: string, poseId: string, source?: Bu
   expect(thumbnail, 'thumbnail published').toBeDefined();
   expect(image?.contentType).toBe('image/png');
   expect(thumbnail?.contentType).toBe('image/png');
-  expect(image?.cacheControl).toBe(PUBLISHED_CACHE_CONTROL);
+  expect(image?.cacheControl).toBe(PUBLISHED_CACHE);
   if (source) expect(image?.body.equals(source)).toBe(true);
   expect((await sharp(image?.body).metadata()).format).toBe('png');
   const thumb = await sharp(thumbnail?.body).metadata();
   expect([thumb.format, thumb.width, thumb.height]).toEqual(['png', 400, 400]);
   expect(keysUnder(`staging/${generationId}/${poseId}/`)).toEqual([]);
-  expect(bucket.has(`rejections/${generationId}/${poseId}.json`)).toBe(false);
+  expect(recordOf(generationId, poseId)).toMatchObject({ status: 'ready', width: expect.any(Number), height: expect.any(Number) });
+  expect(keysUnder('locks/'), 'the lock is released').toEqual([]);
+}
+
+/** The pose's record, parsed. */
+function recordOf(generationId: string, poseId: string): Record<string, unknown> | undefined {
+  const stored = bucket.get(`records/${generationId}/${poseId}.json`);
+  return stored && (JSON.parse(stored.body.toString()) as Record<string, unknown>);
 }
 
 /** Nothing of the pose is public. */
@@ -108,12 +118,54 @@ function expectNothingPublished(generationId: string, poseId: string): void {
 }
 
 describe('thumbnail handler: S3 events delivered directly', () => {
-  it('publishes a PNG byte for byte with a 400x400 thumbnail, then removes the staging object', async () => {
+  it('publishes a PNG byte for byte with a server-side copy and a 400x400 thumbnail, then removes the staging object', async () => {
     const key = stage('gen_1', 'pose-1', png);
     expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
     await expectPublished('gen_1', 'pose-1', png);
     expect(s3).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: TEST_BUCKET, Key: key });
-    expect(s3).toHaveReceivedCommandWith(DeleteObjectsCommand, { Bucket: TEST_BUCKET, Delete: { Objects: [{ Key: key }], Quiet: true } });
+    // The image's bytes are never sent again: the store copies the very version that was validated.
+    expect(s3).toHaveReceivedCommandExactlyOnceWith(CopyObjectCommand, {
+      Bucket: TEST_BUCKET,
+      Key: 'poses/gen_1/pose-1.png',
+      CopySource: `${TEST_BUCKET}/${key}`,
+      CopySourceIfMatch: bucket.get('poses/gen_1/pose-1.png')?.etag,
+      MetadataDirective: 'REPLACE',
+      ContentType: 'image/png',
+      CacheControl: PUBLISHED_CACHE,
+    });
+    expect(s3).not.toHaveReceivedCommandWith(PutObjectCommand, { Key: 'poses/gen_1/pose-1.png' });
+    const deleted = s3.commandCalls(DeleteObjectsCommand).flatMap((call) => call.args[0].input.Delete?.Objects?.map((o) => o.Key));
+    expect(deleted).toContain(key);
+  });
+
+  it('refuses an upload larger than UPLOAD_MAX_BYTES by the event\'s size, without downloading it', async () => {
+    const key = stage('gen_1', 'pose-1', png);
+    const event = s3Event(key);
+    event.Records[0]!.s3.object.size = config.uploadMaxBytes + 1;
+    expect(await invoke(event)).toEqual({ batchItemFailures: [], processed: 1 });
+    expect(s3).not.toHaveReceivedCommandWith(GetObjectCommand, { Key: key });
+    expect(recordOf('gen_1', 'pose-1')).toMatchObject({ status: 'rejected', reason: 'too_large' });
+    expect(bucket.has(key)).toBe(false);
+    expectNothingPublished('gen_1', 'pose-1');
+  });
+
+  it('refuses an upload the store says is larger than UPLOAD_MAX_BYTES before reading its body', async () => {
+    const key = stage('gen_1', 'pose-1', Buffer.alloc(config.uploadMaxBytes + 1));
+    let bodyRead = false;
+    s3.on(GetObjectCommand, { Key: key }).resolves({
+      ContentLength: config.uploadMaxBytes + 1,
+      Body: {
+        transformToByteArray: () => {
+          bodyRead = true;
+          return Promise.resolve(new Uint8Array());
+        },
+        destroy: () => undefined,
+      } as never,
+    });
+    expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
+    expect(bodyRead).toBe(false);
+    expect(recordOf('gen_1', 'pose-1')).toMatchObject({ status: 'rejected', reason: 'too_large' });
+    expect(bucket.has(key)).toBe(false);
   });
 
   it('converts a JPEG to PNG with its EXIF orientation applied, and a WebP', async () => {
@@ -156,7 +208,8 @@ describe('thumbnail handler: S3 events delivered directly', () => {
   it.each([
     'poses/gen_1/pose-1_thumb.png',
     'poses/gen_1/pose-1.png',
-    'rejections/gen_1/pose-1.json',
+    'records/gen_1/pose-1.json',
+    'locks/gen_1/pose-1.json',
     'staging/gen_1/pose-1',
     'staging/gen_1/pose-1/not-a-uuid',
     'staging/../poses/gen_1/00000000-0000-4000-8000-000000000001',
@@ -183,9 +236,8 @@ describe('thumbnail handler: S3 events delivered directly', () => {
     expectNothingPublished('gen_1', 'pose-1');
     expect(keysUnder('poses/')).toEqual([]);
     expect(bucket.has(key)).toBe(false);
-    const record = JSON.parse(bucket.get('rejections/gen_1/pose-1.json')?.body.toString() ?? 'null') as Record<string, unknown>;
-    expect(record).toMatchObject({ reason: 'not_an_image', message: expect.any(String), rejectedAt: expect.any(String) });
-    expect(bucket.get('rejections/gen_1/pose-1.json')?.contentType).toBe('application/json');
+    expect(recordOf('gen_1', 'pose-1')).toMatchObject({ status: 'rejected', reason: 'not_an_image', message: expect.any(String), rejectedAt: expect.any(String) });
+    expect(bucket.get('records/gen_1/pose-1.json')?.contentType).toBe('application/json');
     expect(s3).not.toHaveReceivedCommandWith(PutObjectCommand, { Key: 'poses/gen_1/pose-1.png' });
     expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'warn', reason: 'not_an_image', generationId: 'gen_1' }));
   });
@@ -199,12 +251,12 @@ describe('thumbnail handler: S3 events delivered directly', () => {
     expect(await invoke(s3Event(key))).toEqual({ batchItemFailures: [], processed: 1 });
     expect(keysUnder('poses/')).toEqual([]);
     expect(bucket.has(key)).toBe(false);
-    expect(JSON.parse(bucket.get('rejections/gen_1/pose-1.json')?.body.toString() ?? 'null')).toMatchObject({ reason });
+    expect(recordOf('gen_1', 'pose-1')).toMatchObject({ status: 'rejected', reason });
   });
 
   it('a later valid upload replaces the rejection', async () => {
     await invoke(s3Event(stage('gen_1', 'pose-1', Buffer.from('nope'))));
-    expect(bucket.has('rejections/gen_1/pose-1.json')).toBe(true);
+    expect(recordOf('gen_1', 'pose-1')).toMatchObject({ status: 'rejected' });
     await invoke(s3Event(stage('gen_1', 'pose-1', png)));
     await expectPublished('gen_1', 'pose-1', png);
   });
@@ -229,7 +281,8 @@ describe('thumbnail handler: S3 events delivered directly', () => {
     await expect(invoke(s3Event(key))).rejects.toThrow(/retried/);
     expect(bucket.has(key)).toBe(true);
     expect(keysUnder('poses/')).toEqual([]);
-    expect(keysUnder('rejections/')).toEqual([]);
+    expect(keysUnder('records/')).toEqual([]);
+    expect(keysUnder('locks/')).toEqual([]);
     expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'error', key }));
     // Once the store is back, the retry publishes.
     s3.reset();
@@ -243,6 +296,7 @@ describe('thumbnail handler: S3 events delivered directly', () => {
     s3.on(PutObjectCommand, { Key: 'poses/gen_1/pose-1_thumb.png' }).rejects(slowDown());
     await expect(invoke(s3Event(key))).rejects.toThrow();
     expect(keysUnder('poses/')).toEqual([]);
+    expect(keysUnder('records/')).toEqual([]);
     expect(bucket.has(key)).toBe(true);
   });
 
@@ -267,8 +321,8 @@ describe('thumbnail handler: S3 events in SQS', () => {
     await expectPublished('gen_1', 'good', png);
     expect(bucket.has(bad)).toBe(true);
     expectNothingPublished('gen_1', 'bad');
-    expect(bucket.has('rejections/gen_1/bad.json')).toBe(false);
-    expect(bucket.has('rejections/gen_1/text.json')).toBe(true);
+    expect(bucket.has('records/gen_1/bad.json')).toBe(false);
+    expect(recordOf('gen_1', 'text')).toMatchObject({ status: 'rejected' });
   });
 
   it('reports a message once even when several of its records fail', async () => {
@@ -340,7 +394,7 @@ describe('thumbnail handler: R2 notifications and local events', () => {
     const b = stage('gen_1', 'b', Buffer.from('text'));
     expect(await invoke(localEvent(a, b, 'poses/gen_1/a_thumb.png'))).toEqual({ batchItemFailures: [], processed: 3 });
     await expectPublished('gen_1', 'a', png);
-    expect(bucket.has('rejections/gen_1/b.json')).toBe(true);
+    expect(recordOf('gen_1', 'b')).toMatchObject({ status: 'rejected' });
   });
 
   it.each([null, undefined, 42, 'text', {}, { Records: 'x' }, { messages: [{ body: 1 }] }, []])(
@@ -381,7 +435,7 @@ describe('thumbnail handler: the optional webhook', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
     const webhookConfig = parseConfig(r2TestEnv({ READY_WEBHOOK_URL: url, WEBHOOK_SECRET: SECRET }));
-    webhookHandler = createHandler(createServices({ config: webhookConfig, store: new S3Store(client, TEST_BUCKET), logger: createLogger(logs.sink) }));
+    webhookHandler = createHandler(createServices({ config: webhookConfig, store: new S3Store(config.r2!, client), logger: createLogger(logs.sink) }));
   });
 
   afterAll(async () => {
@@ -403,8 +457,12 @@ describe('thumbnail handler: the optional webhook', () => {
         status: 'ready',
         imageUrl: `${TEST_PUBLIC_URL}/poses/gen_1/ok.png`,
         thumbnailUrl: `${TEST_PUBLIC_URL}/poses/gen_1/ok_thumb.png`,
+        width: 640,
+        height: 480,
+        bytes: png.length,
+        version: expect.stringMatching(/^[0-9a-z]+$/),
       },
-      { generationId: 'gen_1', poseId: 'text', status: 'rejected', reason: 'not_an_image' },
+      { generationId: 'gen_1', poseId: 'text', status: 'rejected', reason: 'not_an_image', message: expect.stringMatching(/not a PNG, JPEG or WebP/) },
     ]);
     for (const request of received) expect(request.headers['x-pose-signature']).toBe(signWebhookBody(SECRET, request.body));
   });

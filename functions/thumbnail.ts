@@ -67,9 +67,9 @@ export function createHandler(services: Services, options: ThumbnailOptions = {}
     return { accepted, deferred };
   }
 
-  async function processOne({ key }: CreatedObject): Promise<boolean> {
+  async function processOne({ key, size }: CreatedObject): Promise<boolean> {
     try {
-      const status = await uploads.processUpload(key);
+      const status = await uploads.processUpload({ key, size });
       if (!status) logger.info(`[Storage] Nothing to process for ${describeKey(key)}`, { key: describeKey(key) });
       return true;
     } catch (error) {

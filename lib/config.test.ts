@@ -43,6 +43,7 @@ describe('parseConfig defaults', () => {
       uploadMaxBytes: 25 * 1024 * 1024,
       uploadUrlTtlSeconds: 600,
       maxInputPixels: 50_000_000,
+      cacheMaxAgeSeconds: 300,
       allowedOrigins: ['*'],
       webhook: undefined,
     });
@@ -64,6 +65,7 @@ describe('parseConfig defaults', () => {
       UPLOAD_MAX_BYTES: '1048576',
       UPLOAD_URL_TTL_SECONDS: '60',
       MAX_INPUT_PIXELS: '1000000',
+      CACHE_MAX_AGE_SECONDS: '86400',
       ALLOWED_ORIGINS: 'https://app.example.test, http://localhost:5173',
       READY_WEBHOOK_URL: 'https://hooks.example.test/pose-ready',
       WEBHOOK_SECRET: 'webhook-secret-0123456789',
@@ -78,6 +80,7 @@ describe('parseConfig defaults', () => {
       uploadMaxBytes: 1048576,
       uploadUrlTtlSeconds: 60,
       maxInputPixels: 1_000_000,
+      cacheMaxAgeSeconds: 86400,
       allowedOrigins: ['https://app.example.test', 'http://localhost:5173'],
       webhook: { url: 'https://hooks.example.test/pose-ready', secret: 'webhook-secret-0123456789' },
     });
@@ -181,6 +184,9 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     ['MAX_INPUT_PIXELS', '0', {}],
     ['MAX_INPUT_PIXELS', String(2 ** 32), {}],
     ['MAX_INPUT_PIXELS', '1e6', {}],
+    ['CACHE_MAX_AGE_SECONDS', '-1', {}],
+    ['CACHE_MAX_AGE_SECONDS', String(365 * 24 * 3600 + 1), {}],
+    ['CACHE_MAX_AGE_SECONDS', '5m', {}],
     ['ALLOWED_ORIGINS', 'app.example.test', {}],
     ['ALLOWED_ORIGINS', 'https://app.example.test,ftp://files.example.test', {}],
     ['ALLOWED_ORIGINS', '*, javascript:alert(1)', {}],
@@ -217,7 +223,8 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     const covered = new Set(cases.map(([variable]) => variable));
     const all = [
       'STORAGE_MODE', 'R2_ACCOUNT_ID', 'R2_BUCKET_NAME', 'R2_PUBLIC_URL', 'R2_ENDPOINT', 'API_TOKEN', 'PORT', 'HOST',
-      'UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'ALLOWED_ORIGINS', 'READY_WEBHOOK_URL', 'WEBHOOK_SECRET',
+      'UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'CACHE_MAX_AGE_SECONDS', 'ALLOWED_ORIGINS', 'READY_WEBHOOK_URL',
+      'WEBHOOK_SECRET',
     ];
     expect(all.filter((variable) => !covered.has(variable))).toEqual([]);
   });

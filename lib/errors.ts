@@ -14,6 +14,8 @@ export type PoseStorageErrorCode =
   | 'storage_unavailable'
   | 'not_found'
   | 'conflict'
+  | 'precondition_failed'
+  | 'pose_busy'
   | 'internal_error';
 
 export class PoseStorageError extends Error {
@@ -75,10 +77,30 @@ export class StoreUnavailableError extends PoseStorageError {
   }
 }
 
-/** A delete of the pose ran while it was being published: the delete wins, nothing of the save is left. */
-export class PoseDeletedError extends PoseStorageError {
+/**
+ * A conditional write or copy did not hold: the object exists (create-only), or is not the version the caller
+ * read (If-Match, a copy of a source that changed). The store is unchanged.
+ */
+export class PreconditionFailedError extends PoseStorageError {
+  constructor(key: string, condition: string, options?: { cause?: unknown }) {
+    super('precondition_failed', `${key}: ${condition}`, options);
+  }
+}
+
+/** Another writer (an upload being published, a save or a delete) holds the pose's lock: retry shortly. */
+export class PoseBusyError extends PoseStorageError {
   constructor(poseId: string) {
-    super('conflict', `Pose ${poseId} was deleted while it was being saved`);
+    super('pose_busy', `Pose ${poseId} is being changed by another request; retry shortly`);
+  }
+}
+
+/** An object is larger than the caller allows; it was not downloaded. */
+export class ObjectTooLargeError extends PoseStorageError {
+  readonly size: number;
+
+  constructor(key: string, size: number, maxBytes: number) {
+    super('too_large', `${key} has ${size} bytes, more than the ${maxBytes} allowed`);
+    this.size = size;
   }
 }
 

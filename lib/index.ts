@@ -32,5 +32,7 @@ export { createServices, getServices, type Services, type ServiceOptions } from 
 export { PoseStorage, type DeleteResult, type PoseUrls, type SavedFile, type SavePoseParams } from './pose-storage.ts';
 export { renderPose, THUMBNAIL_SIZE, type RenderedPose } from './pose-image.ts';
 export type { ObjectStore, ObjectInfo, StoredObject, PresignedUpload } from './storage/object-store.ts';
+export type { PoseRecord } from './pose-record.ts';
 export { DirectoryStore } from './storage/directory-store.ts';
-export { S3Store, createS3Client } from './storage/s3-store.ts';
+export { S3Store } from './storage/s3-store.ts';
+export { createS3Client } from './storage/s3-client.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidIdError } from './errors.ts';
-import { imageKey, parsePoseRef, parseStagingKey, thumbnailKey } from './layout.ts';
+import { imageKey, issuedAt, newStagingKey, parsePoseRef, parseStagingKey, poseOfKey, thumbnailKey } from './layout.ts';
 
 describe('layout', () => {
   it('builds the reference keys', () => {
@@ -23,6 +23,32 @@ describe('layout', () => {
     expect(parseStagingKey('staging/g1/p1/0b0c0d0e-0000-4000-8000-000000000000')).toEqual({ generationId: 'g1', poseId: 'p1' });
     for (const key of ['poses/g1/p1.png', 'staging/g1/p1', 'staging/../p1/0b0c0d0e-0000-4000-8000-000000000000', 'staging/g1/p1/not-a-uuid']) {
       expect(parseStagingKey(key)).toBeUndefined();
+    }
+  });
+
+  it('mints staging keys as UUIDv7s that say when the upload URL was issued, to the millisecond', () => {
+    const pose = { generationId: 'g1', poseId: 'p1' };
+    const at = Date.UTC(2026, 11, 1, 12, 34, 56, 789);
+    const key = newStagingKey(pose, at);
+    expect(key).toMatch(/^staging\/g1\/p1\/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(parseStagingKey(key)).toEqual(pose);
+    expect(issuedAt(key)?.getTime()).toBe(at);
+    // Unguessable: two keys of the same millisecond differ in their random bits.
+    expect(newStagingKey(pose, at)).not.toBe(key);
+    // Keys of later URLs sort after earlier ones.
+    expect(newStagingKey(pose, at + 1) > key).toBe(true);
+    // A UUIDv4 key (or anything else) tells no time.
+    expect(issuedAt('staging/g1/p1/0b0c0d0e-0000-4000-8000-000000000000')).toBeUndefined();
+  });
+
+  it('finds the pose of every key of a generation\'s areas, and of nothing else', () => {
+    const pose = { generationId: 'g', poseId: 'p' };
+    for (const key of ['poses/g/p.png', 'poses/g/p_thumb.png', 'staging/g/p/0b0c0d0e-0000-4000-8000-000000000000', 'records/g/p.json', 'locks/g/p.json', 'backups/g/p.png']) {
+      expect(poseOfKey(key), key).toEqual(pose);
+    }
+    expect(poseOfKey('poses/g/a_thumb_x.png')).toEqual({ generationId: 'g', poseId: 'a_thumb_x' });
+    for (const key of ['poses/g/custom/a.png', 'poses/g/p.json', 'records/g/p.png', 'staging/g/p', 'backups/g/p_thumb.png', 'other/g/p.png', 'poses/../p.png']) {
+      expect(poseOfKey(key), key).toBeUndefined();
     }
   });
 });

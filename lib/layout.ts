@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { InvalidIdError } from './errors.ts';
 
 /**
@@ -8,7 +8,11 @@ import { InvalidIdError } from './errors.ts';
  *   poses/{generationId}/{poseId}.png          published image (public)
  *   poses/{generationId}/{poseId}_thumb.png    published 400x400 thumbnail (public)
  *   staging/{generationId}/{poseId}/{uuid}     client uploads awaiting validation (private)
- *   rejections/{generationId}/{poseId}.json    why an upload was refused (private)
+ *   records/{generationId}/{poseId}.json       the pose's state: ready (which upload, size) or rejected (why)
+ *   locks/{generationId}/{poseId}.json         held while the pose's files change (private, short-lived)
+ *   backups/{generationId}/{poseId}.png        the previous image while a newer one replaces it (private)
+ *
+ * Everything but poses/ is private: the public URL space is poses/ only.
  */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -21,7 +25,12 @@ export const POSE_ID_RULE = 'must match ^[A-Za-z0-9_-]{1,128}$ and not end in "_
 
 export const PUBLIC_PREFIX = 'poses/';
 export const STAGING_PREFIX = 'staging/';
-export const REJECTIONS_PREFIX = 'rejections/';
+export const RECORDS_PREFIX = 'records/';
+export const LOCKS_PREFIX = 'locks/';
+export const BACKUPS_PREFIX = 'backups/';
+
+/** Every area of the layout, public first. */
+export const AREAS = [PUBLIC_PREFIX, STAGING_PREFIX, RECORDS_PREFIX, LOCKS_PREFIX, BACKUPS_PREFIX] as const;
 
 export interface PoseRef {
   generationId: string;
@@ -46,21 +55,62 @@ export const imageKey = ({ generationId, poseId }: PoseRef): string =>
 export const thumbnailKey = ({ generationId, poseId }: PoseRef): string =>
   `${PUBLIC_PREFIX}${generationId}/${poseId}_thumb.png`;
 
-export const rejectionKey = ({ generationId, poseId }: PoseRef): string =>
-  `${REJECTIONS_PREFIX}${generationId}/${poseId}.json`;
+export const recordKey = ({ generationId, poseId }: PoseRef): string => `${RECORDS_PREFIX}${generationId}/${poseId}.json`;
+
+export const lockKey = ({ generationId, poseId }: PoseRef): string => `${LOCKS_PREFIX}${generationId}/${poseId}.json`;
+
+export const backupKey = ({ generationId, poseId }: PoseRef): string => `${BACKUPS_PREFIX}${generationId}/${poseId}.png`;
+
+/** Every fixed key of a pose (its staged uploads aside). */
+export const poseKeys = (pose: PoseRef): string[] => [thumbnailKey(pose), imageKey(pose), recordKey(pose), backupKey(pose)];
 
 /** Prefix of every staging object of one pose. */
 export const stagingPrefix = ({ generationId, poseId }: PoseRef): string =>
   `${STAGING_PREFIX}${generationId}/${poseId}/`;
 
-/** A fresh, unguessable staging key for one upload of a pose. */
-export const newStagingKey = (pose: PoseRef): string => `${stagingPrefix(pose)}${randomUUID()}`;
+/**
+ * A fresh staging key for one upload of a pose. Its last segment is a UUIDv7 (RFC 9562): 74 random bits
+ * (unguessable) after the time the upload URL was issued, in milliseconds, so uploads of a pose are ordered
+ * by it, whatever the precision of the store's own clock (S3 and R2 date objects to the second).
+ */
+export function newStagingKey(pose: PoseRef, now = Date.now()): string {
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(now, 0, 6);
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f); // version 7
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f); // variant 10
+  const hex = bytes.toString('hex');
+  return `${stagingPrefix(pose)}${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** When the upload URL of a staging key was issued (from its UUIDv7), or undefined for another key. */
+export function issuedAt(stagingKey: string): Date | undefined {
+  const uuid = /\/([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.exec(stagingKey);
+  return uuid ? new Date(Number.parseInt(`${uuid[1]}${uuid[2]}`, 16)) : undefined;
+}
 
 /** The prefixes that hold anything of a generation, public or private. */
-export const generationPrefixes = (generationId: string): string[] => [
-  `${PUBLIC_PREFIX}${generationId}/`,
-  `${STAGING_PREFIX}${generationId}/`,
-  `${REJECTIONS_PREFIX}${generationId}/`,
+export const generationPrefixes = (generationId: string): string[] => AREAS.map((area) => `${area}${generationId}/`);
+
+/**
+ * The pose a key of a generation's areas belongs to: `poses/g/p.png`, `poses/g/p_thumb.png`,
+ * `staging/g/p/...`, `records/g/p.json`, `locks/g/p.json`, `backups/g/p.png`. Undefined for other files
+ * (custom files saved under poses/ with saveFile).
+ */
+export function poseOfKey(key: string): PoseRef | undefined {
+  for (const pattern of POSE_FILES) {
+    const match = pattern.exec(key);
+    if (match && POSE_ID_PATTERN.test(match[2]!)) return { generationId: match[1]!, poseId: match[2]! };
+  }
+  return undefined;
+}
+
+const ID = '[A-Za-z0-9_-]{1,128}';
+const POSE_FILES = [
+  // The pose id is matched lazily, so `p_thumb.png` is pose p's thumbnail, not a pose "p_thumb".
+  new RegExp(`^poses/(${ID})/(${ID}?)(?:_thumb)?\\.png$`),
+  new RegExp(`^staging/(${ID})/(${ID})/[^/]+$`),
+  new RegExp(`^(?:records|locks)/(${ID})/(${ID})\\.json$`),
+  new RegExp(`^backups/(${ID})/(${ID})\\.png$`),
 ];
 
 const STAGING_KEY = /^staging\/([A-Za-z0-9_-]{1,128})\/([A-Za-z0-9_-]{1,128})\/([0-9a-f-]{36})$/;
@@ -75,3 +125,9 @@ export function parseStagingKey(key: string): PoseRef | undefined {
 export function publicUrl(publicBaseUrl: string, key: string): string {
   return `${publicBaseUrl}/${key}`;
 }
+
+/**
+ * Cache-Control of published files. Not `immutable`: the newest upload of a pose replaces its files, and a
+ * delete must reach browsers and the CDN, so caches keep a file at most `maxAgeSeconds`, then revalidate.
+ */
+export const publishedCacheControl = (maxAgeSeconds: number): string => `public, max-age=${maxAgeSeconds}`;

@@ -59,6 +59,8 @@ export interface RenderedPose {
   height: number;
   /** The image to publish: a PNG (the input itself when it was one: the same bytes, not a copy). */
   image: Buffer;
+  /** The image is the very input bytes: it can be published by copying the upload inside the store. */
+  imageIsInput: boolean;
   /** The 400x400 PNG thumbnail. */
   thumbnail: Buffer;
 }
@@ -78,7 +80,7 @@ export async function renderPose(bytes: Uint8Array, options: RenderOptions): Pro
       format === 'png' ? asBuffer(bytes) : input().autoOrient().png(IMAGE_PNG).toBuffer(),
       thumbnailOf(input()),
     ]);
-    return { format, width, height, image, thumbnail };
+    return { format, width, height, image, imageIsInput: format === 'png', thumbnail };
   });
 }
 

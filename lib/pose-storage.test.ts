@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { testImage } from '../test/support/images.ts';
+import { wrapStore } from '../test/support/wrap-store.ts';
 import {
   createLogger,
   createPoseStorage,
@@ -20,6 +21,7 @@ import {
 } from './index.ts';
 
 const UUID = '0b0c0d0e-0000-4000-8000-000000000000';
+const AREA_DIRECTORIES = ['backups', 'locks', 'poses', 'records', 'staging'];
 
 const R2_ENV = {
   STORAGE_MODE: 'r2',
@@ -57,18 +59,6 @@ async function filesUnder(directory: string): Promise<string[]> {
     .filter((entry) => entry.isFile())
     .map((entry) => path.relative(directory, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'))
     .sort();
-}
-
-/** A store that delegates to `inner` except where `override` says otherwise. */
-function wrapStore(inner: ObjectStore, override: Partial<ObjectStore>): ObjectStore {
-  return {
-    put: override.put ?? ((key, body, options) => inner.put(key, body, options)),
-    get: override.get ?? ((key) => inner.get(key)),
-    head: override.head ?? ((key) => inner.head(key)),
-    delete: override.delete ?? ((keys) => inner.delete(keys)),
-    list: override.list ?? ((prefix) => inner.list(prefix)),
-    presignUpload: override.presignUpload ?? ((key, options) => inner.presignUpload(key, options)),
-  };
 }
 
 let photoPng: Buffer;
@@ -115,14 +105,15 @@ describe('PoseStorage on a directory', () => {
   });
 
   describe('savePoseWithThumbnail', () => {
-    it('removes the rejection record of an earlier upload, which would otherwise shadow the saved pose', async () => {
-      const record = path.join(dir, 'rejections', 'gen_r', 'pose_r.json');
-      await mkdir(path.dirname(record), { recursive: true });
-      await writeFile(record, JSON.stringify({ reason: 'not_an_image', message: 'x', rejectedAt: new Date().toISOString() }));
+    it('replaces the record of an earlier rejected upload: the pose is ready', async () => {
+      const upload = { key: `staging/gen_r/pose_r/${UUID}`, etag: 'x', uploadedAt: new Date(Date.now() - 1000).toISOString() };
+      const rejected = { status: 'rejected', upload, reason: 'not_an_image', message: 'x', rejectedAt: new Date().toISOString() };
+      await storage.store.put('records/gen_r/pose_r.json', Buffer.from(JSON.stringify(rejected)), { contentType: 'application/json' });
 
       await storage.savePoseWithThumbnail({ imageBuffer: photoPng, generationId: 'gen_r', poseId: 'pose_r' });
 
-      expect(await filesUnder(dir)).toEqual(['poses/gen_r/pose_r.png', 'poses/gen_r/pose_r_thumb.png']);
+      expect(await filesUnder(dir)).toEqual(['poses/gen_r/pose_r.png', 'poses/gen_r/pose_r_thumb.png', 'records/gen_r/pose_r.json']);
+      expect(await storage.readRecord({ generationId: 'gen_r', poseId: 'pose_r' })).toMatchObject({ status: 'ready', upload: { key: 'save' } });
     });
 
     it('saves a photographic PNG as is and its 400x400 thumbnail, with local URLs and the reference log line', async () => {
@@ -133,7 +124,11 @@ describe('PoseStorage on a directory', () => {
         thumbnailUrl: '/uploads/poses/gen_abc123/pose_xyz789_thumb.png',
         originalImageUrl: '/uploads/poses/gen_abc123/pose_xyz789.png',
       });
-      expect(await filesUnder(dir)).toEqual(['poses/gen_abc123/pose_xyz789.png', 'poses/gen_abc123/pose_xyz789_thumb.png']);
+      expect(await filesUnder(dir)).toEqual([
+        'poses/gen_abc123/pose_xyz789.png',
+        'poses/gen_abc123/pose_xyz789_thumb.png',
+        'records/gen_abc123/pose_xyz789.json',
+      ]);
 
       const image = await readFile(path.join(dir, 'poses', 'gen_abc123', 'pose_xyz789.png'));
       expect(image.equals(photoPng)).toBe(true);
@@ -164,7 +159,8 @@ describe('PoseStorage on a directory', () => {
       expect([image.format, image.width, image.height]).toEqual(['png', 2048, 2048]);
       const thumbnail = await sharp(path.join(dir, 'poses', 'gen_1', 'pose-2_thumb.png')).metadata();
       expect([thumbnail.format, thumbnail.width, thumbnail.height]).toEqual(['png', 400, 400]);
-      expect(await filesUnder(dir)).toEqual(['poses/gen_1/pose-2.png', 'poses/gen_1/pose-2_thumb.png']);
+      expect(await filesUnder(dir)).toEqual(['poses/gen_1/pose-2.png', 'poses/gen_1/pose-2_thumb.png', 'records/gen_1/pose-2.json']);
+      expect(await storage.readRecord({ generationId: 'gen_1', poseId: 'pose-2' })).toMatchObject({ status: 'ready', width: 2048, height: 2048 });
     });
 
     it('gives R2 public URLs in r2 mode', async () => {
@@ -176,17 +172,22 @@ describe('PoseStorage on a directory', () => {
         thumbnailUrl: 'https://poses.example.test/poses/gen_abc123/pose_xyz789_thumb.png',
         originalImageUrl: 'https://poses.example.test/poses/gen_abc123/pose_xyz789.png',
       });
-      expect(await filesUnder(dir)).toEqual(['poses/gen_abc123/pose_xyz789.png', 'poses/gen_abc123/pose_xyz789_thumb.png']);
+      expect(await filesUnder(dir)).toEqual([
+        'poses/gen_abc123/pose_xyz789.png',
+        'poses/gen_abc123/pose_xyz789_thumb.png',
+        'records/gen_abc123/pose_xyz789.json',
+      ]);
       expect(messages('info')).toContain(
         '[Storage] Saved R2 objects: poses/gen_abc123/pose_xyz789.png, poses/gen_abc123/pose_xyz789_thumb.png',
       );
     });
 
-    it('overwrites an earlier save of the same pose', async () => {
+    it('replaces an earlier save of the same pose (the newest save wins), leaving no lock or backup behind', async () => {
       await storage.savePoseWithThumbnail({ imageBuffer: photoPng, generationId: 'g', poseId: 'p' });
       await storage.savePoseWithThumbnail({ imageBuffer: smallPng, generationId: 'g', poseId: 'p' });
       expect((await readFile(path.join(dir, 'poses', 'g', 'p.png'))).equals(smallPng)).toBe(true);
-      expect(await filesUnder(dir)).toEqual(['poses/g/p.png', 'poses/g/p_thumb.png']);
+      expect(await filesUnder(dir)).toEqual(['poses/g/p.png', 'poses/g/p_thumb.png', 'records/g/p.json']);
+      expect(await storage.readRecord({ generationId: 'g', poseId: 'p' })).toMatchObject({ width: 120, height: 80, bytes: smallPng.length });
     });
 
     it.each([
@@ -238,33 +239,44 @@ describe('PoseStorage on a directory', () => {
 
     it('removes the image again when the thumbnail cannot be written', async () => {
       const inner = new DirectoryStore({ root: dir, uploadBaseUrl: 'http://127.0.0.1:1' });
-      let puts = 0;
       const store = wrapStore(inner, {
-        put: (key, body, options) => (++puts === 2 ? Promise.reject(new DiskFullError(key)) : inner.put(key, body, options)),
+        put: (key, body, options) => (key.endsWith('_thumb.png') ? Promise.reject(new DiskFullError(key)) : inner.put(key, body, options)),
       });
       storage = localStorage(store);
 
       const error = await storage.savePoseWithThumbnail({ imageBuffer: smallPng, generationId: 'g', poseId: 'p' }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(DiskFullError);
-      expect(puts).toBe(2);
       expect(await filesUnder(parent)).toEqual([]);
       expect(logs.find((entry) => entry.message.startsWith('[Storage] Failed to save pose:'))).toMatchObject({ code: 'disk_full' });
       expect(messages().some((message) => message.startsWith('[Storage] Saved'))).toBe(false);
     });
 
-    it('leaves no thumbnail without its image when re-saving a pose fails at the thumbnail', async () => {
+    it.each([
+      ['the image', (key: string) => key === 'poses/g/p.png'],
+      ['the thumbnail', (key: string) => key.endsWith('_thumb.png')],
+      ['the record', (key: string) => key.startsWith('records/')],
+    ])('a re-save that fails writing %s leaves the published pose whole, as it was', async (_, failing) => {
       await storage.savePoseWithThumbnail({ imageBuffer: smallPng, generationId: 'g', poseId: 'p' });
+      const before = await Promise.all(['poses/g/p.png', 'poses/g/p_thumb.png'].map((key) => readFile(path.join(dir, key))));
       const inner = new DirectoryStore({ root: dir, uploadBaseUrl: 'http://127.0.0.1:1' });
       const store = wrapStore(inner, {
-        put: (key, body, options) => (key.endsWith('_thumb.png') ? Promise.reject(new DiskFullError(key)) : inner.put(key, body, options)),
+        put: (key, body, options) => (failing(key) ? Promise.reject(new DiskFullError(key)) : inner.put(key, body, options)),
+        copy: (source, target, options) => (failing(target) ? Promise.reject(new DiskFullError(target)) : inner.copy(source, target, options)),
       });
       storage = localStorage(store);
 
       await expect(storage.savePoseWithThumbnail({ imageBuffer: photoPng, generationId: 'g', poseId: 'p' })).rejects.toBeInstanceOf(
         DiskFullError,
       );
-      // The old thumbnail belongs to an image that was replaced and removed: neither is left public.
-      expect(await filesUnder(parent)).toEqual([]);
+      const after = await Promise.all(['poses/g/p.png', 'poses/g/p_thumb.png'].map((key) => readFile(path.join(dir, key))));
+      if (failing('records/g/p.json')) {
+        // Image and thumbnail were both replaced; only the record is stale, and says the older size.
+        expect(after[0]?.equals(photoPng)).toBe(true);
+      } else {
+        expect(after[0]?.equals(before[0]!), 'the old image').toBe(true);
+        expect(after[1]?.equals(before[1]!), 'the old thumbnail').toBe(true);
+      }
+      expect(await filesUnder(dir)).toEqual(['poses/g/p.png', 'poses/g/p_thumb.png', 'records/g/p.json']);
     });
 
     it('wraps an unexpected store failure as an internal error, without its message', async () => {
@@ -281,12 +293,9 @@ describe('PoseStorage on a directory', () => {
     async function seedPose(generationId: string, poseId: string): Promise<void> {
       await storage.savePoseWithThumbnail({ imageBuffer: smallPng, generationId, poseId });
       await storage.store.put(`staging/${generationId}/${poseId}/${UUID}`, smallPng, { contentType: 'image/png' });
-      await storage.store.put(`rejections/${generationId}/${poseId}.json`, Buffer.from('{"reason":"not_an_image"}'), {
-        contentType: 'application/json',
-      });
     }
 
-    it('removes the image, thumbnail, staged uploads and rejection of that pose only', async () => {
+    it('removes the image, thumbnail, record and staged uploads of that pose only', async () => {
       await seedPose('gen_1', 'pose_1');
       await seedPose('gen_1', 'pose_1-b');
       await storage.store.put(`staging/gen_1/pose_1/${UUID.replace('0000-4000', '1111-4000')}`, smallPng, { contentType: 'image/png' });
@@ -296,7 +305,7 @@ describe('PoseStorage on a directory', () => {
       expect(await filesUnder(dir)).toEqual([
         'poses/gen_1/pose_1-b.png',
         'poses/gen_1/pose_1-b_thumb.png',
-        'rejections/gen_1/pose_1-b.json',
+        'records/gen_1/pose_1-b.json',
         `staging/gen_1/pose_1-b/${UUID}`,
       ]);
       const deleted = logs.find((entry) => entry.message === '[Storage] Deleted pose: pose_1');
@@ -369,7 +378,6 @@ describe('PoseStorage on a directory', () => {
       ] as const) {
         await storage.savePoseWithThumbnail({ imageBuffer: smallPng, generationId, poseId });
         await storage.store.put(`staging/${generationId}/${poseId}/${UUID}`, smallPng, { contentType: 'image/png' });
-        await storage.store.put(`rejections/${generationId}/${poseId}.json`, Buffer.from('{}'), { contentType: 'application/json' });
       }
       const before = await filesUnder(dir);
 
@@ -412,19 +420,19 @@ describe('PoseStorage on a directory', () => {
   });
 
   describe('initializeLocalStorage and getStorageMode', () => {
-    it('creates poses/, staging/ and rejections/ and logs the mode', async () => {
+    it('creates the layout\'s areas and logs the mode', async () => {
       const nested = path.join(parent, 'nested', 'uploads');
       const { sink, entries } = capturingSink();
       storage = createPoseStorage({ config: parseConfig({ UPLOAD_PATH: nested }), logger: createLogger(sink) });
       expect(storage.getStorageMode()).toBe('local');
 
       await storage.initializeLocalStorage();
-      expect((await readdir(nested)).sort()).toEqual(['poses', 'rejections', 'staging']);
+      expect((await readdir(nested)).sort()).toEqual(AREA_DIRECTORIES);
       expect(entries.map((entry) => entry.message)).toEqual(['[Storage] Initialized in local mode']);
       expect(entries[0]).toMatchObject({ level: 'info', mode: 'local', uploadPath: nested });
 
       await storage.initializeLocalStorage(); // idempotent
-      expect((await readdir(nested)).sort()).toEqual(['poses', 'rejections', 'staging']);
+      expect((await readdir(nested)).sort()).toEqual(AREA_DIRECTORIES);
     });
 
     it('creates nothing in r2 mode', async () => {
@@ -452,6 +460,6 @@ describe('PoseStorage on a directory', () => {
     expect((await storage.deletePose({ generationId: 'g', poseId: 'p' })).ok).toBe(true);
     expect(await filesUnder(parent)).toEqual([]);
     // The area directories stay.
-    expect((await readdir(dir)).filter((name) => name !== '.tmp').sort()).toEqual(['poses', 'rejections', 'staging']);
+    expect((await readdir(dir)).filter((name) => name !== '.tmp').sort()).toEqual(AREA_DIRECTORIES);
   });
 });

@@ -1,30 +1,41 @@
-import { mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Config, StorageMode } from './config.ts';
-import { asStorageError, InvalidIdError, PoseDeletedError, PoseStorageError } from './errors.ts';
+import { asStorageError, InvalidIdError, InvalidImageError, PoseStorageError, PreconditionFailedError } from './errors.ts';
 import {
+  AREAS,
+  backupKey,
   generationPrefixes,
   imageKey,
+  LOCKS_PREFIX,
   parseId,
   parsePoseRef,
   PUBLIC_PREFIX,
+  poseKeys,
+  poseOfKey,
   publicUrl,
-  REJECTIONS_PREFIX,
-  rejectionKey,
-  STAGING_PREFIX,
+  publishedCacheControl,
   stagingPrefix,
   thumbnailKey,
   type PoseRef,
 } from './layout.ts';
 import type { Logger } from './logger.ts';
+import { PoseLocks, type PoseLock } from './pose-lock.ts';
+import { isNewerUpload, readRecord, writeRecord, type PoseRecord, type UploadRef } from './pose-record.ts';
 import { renderPose, type RenderedPose } from './pose-image.ts';
-import { PUBLISHED_CACHE_CONTROL, type ObjectStore } from './storage/object-store.ts';
-import { fileSystemError } from './storage/directory-store.ts';
+import { forEachConcurrent } from './operations/concurrency.ts';
+import { fileSystemError, makeDirectory } from './storage/directory-store.ts';
+import type { ObjectStore } from './storage/object-store.ts';
 
 /**
  * The pose storage library: the reference's API (savePoseWithThumbnail, deletePose, getStorageMode,
- * initializeLocalStorage) plus deleteGeneration and saveFile. It works on any ObjectStore and never knows
- * which one; only its log lines name local files in local mode, as the reference's do.
+ * initializeLocalStorage) plus deleteGeneration and saveFile, and the publication of uploads that
+ * pose-uploads.ts validates. It works on any ObjectStore and never knows which one; only its log lines name
+ * local files in local mode, as the reference's do.
+ *
+ * A pose is absent, pending (an upload is staged), rejected, or whole: an image and a thumbnail made from
+ * that very image, described by its record. Every change of a pose's files happens under the pose's lock
+ * (pose-lock.ts), and the newest upload (or save) wins: see RELIABILITY.md.
  */
 export interface SavePoseParams {
   imageBuffer: Uint8Array;
@@ -54,19 +65,43 @@ export interface PoseStorageDeps {
   logger: Logger;
 }
 
+/** A staged upload as it was read: what settleUpload publishes or rejects. */
+export interface StagedUpload extends UploadRef {
+  /** Its validated rendering, or why it is refused. */
+  verdict: RenderedPose | InvalidImageError;
+}
+
+/** How an upload was settled: published, rejected, or left alone (gone, or superseded by a newer one). */
+export type Settlement =
+  | { outcome: 'ready'; record: Extract<PoseRecord, { status: 'ready' }> }
+  | { outcome: 'rejected'; record: Extract<PoseRecord, { status: 'rejected' }> }
+  | { outcome: 'superseded' }
+  | { outcome: 'gone' };
+
 const PNG = 'image/png';
+
+/** How long a save or a delete waits for another writer of the pose; an upload waits less (its event is retried). */
+const WAIT_FOR_LOCK_MS = 10_000;
+const UPLOAD_WAIT_FOR_LOCK_MS = 5_000;
+
+/** Poses of a generation locked at once by deleteGeneration. */
+const DELETE_CONCURRENCY = 8;
 
 export class PoseStorage {
   readonly config: Config;
   readonly store: ObjectStore;
   readonly logger: Logger;
+  readonly locks: PoseLocks;
   readonly #publicBaseUrl: string;
+  readonly #published: { contentType: string; cacheControl: string };
 
   constructor({ config, store, logger }: PoseStorageDeps, publicBaseUrl: string) {
     this.config = config;
     this.store = store;
     this.logger = logger;
+    this.locks = new PoseLocks(store, logger);
     this.#publicBaseUrl = publicBaseUrl;
+    this.#published = { contentType: PNG, cacheControl: publishedCacheControl(config.cacheMaxAgeSeconds) };
   }
 
   getStorageMode(): StorageMode {
@@ -77,10 +112,10 @@ export class PoseStorage {
   async initializeLocalStorage(): Promise<void> {
     const mode = this.config.storageMode;
     if (mode === 'local') {
-      for (const area of [PUBLIC_PREFIX, STAGING_PREFIX, REJECTIONS_PREFIX]) {
+      for (const area of AREAS) {
         const directory = path.join(this.config.uploadPath, area);
         try {
-          await mkdir(directory, { recursive: true });
+          await makeDirectory(directory);
         } catch (error) {
           const failure = fileSystemError(error, directory);
           this.logger.error(`[Storage] Failed to initialize local storage: ${failure.message}`, { code: failure.code });
@@ -92,15 +127,22 @@ export class PoseStorage {
   }
 
   /**
-   * Validates the image, then publishes it (as PNG) and its 400x400 thumbnail under the layout. An invalid
-   * image writes nothing; a failure between the two writes removes the image again.
+   * Validates the image, then publishes it (as PNG) and its 400x400 thumbnail under the layout, replacing
+   * what the pose had. An invalid image writes nothing; a failed write leaves the pose as it was.
    */
   async savePoseWithThumbnail(params: SavePoseParams): Promise<PoseUrls> {
     try {
       const pose = parsePoseRef(params);
       if (params.poseLibraryId !== undefined) parseId('poseLibraryId', params.poseLibraryId);
-      const rendered = await renderPose(params.imageBuffer, { maxInputPixels: this.config.maxInputPixels });
-      return await this.publish(pose, rendered);
+      const rendered = await this.render(params.imageBuffer);
+      const upload: UploadRef = { key: 'save', etag: randomUUID(), uploadedAt: new Date().toISOString() };
+      await this.locks.withLock(pose, 'save', { waitMs: WAIT_FOR_LOCK_MS }, async (lock) => {
+        const record = await readRecord(this.store, pose, this.logger);
+        await this.#publish(lock, rendered, upload, record);
+        return { result: undefined, remove: [backupKey(pose)] };
+      });
+      this.#logSaved([imageKey(pose), thumbnailKey(pose)], pose);
+      return this.urlsOf(pose);
     } catch (error) {
       const failure = asStorageError(error);
       this.logger.error(`[Storage] Failed to save pose: ${failure.message}`, {
@@ -112,30 +154,101 @@ export class PoseStorage {
     }
   }
 
+  /** Validates and renders an image (throws InvalidImageError with the rejection reason). */
+  render(bytes: Uint8Array): Promise<RenderedPose> {
+    return renderPose(bytes, { maxInputPixels: this.config.maxInputPixels });
+  }
+
   /**
-   * Publishes a rendered pose: image first, thumbnail last, so a thumbnail never exists without its image;
-   * then removes any rejection record of an earlier upload, which would otherwise shadow it in the status.
-   * A delete that ran between the two writes took the image: the thumbnail is taken back too and
-   * PoseDeletedError thrown, so the pose ends deleted, not half there.
+   * Publishes or rejects a staged upload, under the pose's lock. Nothing is done when the upload is gone or
+   * was replaced since it was read (a delete, or its event seen twice), or when a newer upload already
+   * settled the pose (then the staged object is removed). A rejection withdraws an older publication: the
+   * newest upload decides what the pose is. The staged object is removed once the pose is settled.
    */
-  async publish(pose: PoseRef, rendered: RenderedPose): Promise<PoseUrls> {
-    const image = imageKey(pose);
-    const thumbnail = thumbnailKey(pose);
-    await this.store.put(image, rendered.image, { contentType: PNG, cacheControl: PUBLISHED_CACHE_CONTROL });
+  async settleUpload(pose: PoseRef, staged: StagedUpload): Promise<Settlement> {
+    const { verdict, ...upload } = staged;
+    return this.locks.withLock<Settlement>(pose, `upload ${upload.key}`, { waitMs: UPLOAD_WAIT_FOR_LOCK_MS }, async (lock) => {
+      const [current, record] = await Promise.all([this.store.head(upload.key), readRecord(this.store, pose, this.logger)]);
+      if (current?.etag !== upload.etag) return { result: { outcome: 'gone' }, remove: [] };
+      if (record && !isNewerUpload(upload, record.upload)) return { result: { outcome: 'superseded' }, remove: [upload.key] };
+      if (verdict instanceof InvalidImageError) {
+        const rejected = {
+          status: 'rejected' as const,
+          upload,
+          reason: verdict.reason,
+          message: verdict.message,
+          rejectedAt: new Date().toISOString(),
+        };
+        lock.assertHeld();
+        await writeRecord(this.store, pose, rejected);
+        this.logger.warn(`[Storage] Rejected upload: ${verdict.message}`, { ...pose, reason: verdict.reason });
+        return { result: { outcome: 'rejected', record: rejected }, remove: [upload.key, imageKey(pose), thumbnailKey(pose), backupKey(pose)] };
+      }
+      const ready = await this.#publish(lock, verdict, upload, record, verdict.imageIsInput ? upload : undefined);
+      this.#logSaved([imageKey(pose), thumbnailKey(pose)], pose);
+      return { result: { outcome: 'ready', record: ready }, remove: [upload.key, backupKey(pose)] };
+    });
+  }
+
+  /**
+   * Writes the image, then the thumbnail, then the record, under the lock. The image is copied inside the
+   * store from `copySource` when it is the upload itself (no byte sent again). If the pose was published, its
+   * image is first kept aside, so that a failed thumbnail write puts it back: a failed write never destroys
+   * what was published, and never leaves an image with another upload's thumbnail.
+   */
+  async #publish(
+    lock: PoseLock,
+    rendered: RenderedPose,
+    upload: UploadRef,
+    previous: PoseRecord | undefined,
+    copySource?: UploadRef,
+  ): Promise<Extract<PoseRecord, { status: 'ready' }>> {
+    const { pose } = lock;
+    const [image, thumbnail, backup] = [imageKey(pose), thumbnailKey(pose), backupKey(pose)];
+    let keptAside = false;
+    if (previous?.status === 'ready') {
+      lock.assertHeld();
+      keptAside = await this.store.copy(image, backup, { contentType: PNG }).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof PreconditionFailedError) return false; // no image to keep
+          throw error;
+        },
+      );
+    }
+    // What is written so far: nothing, the image, or both files (writes are atomic: a failed one changed nothing).
+    let written: 'nothing' | 'image' | 'both' = 'nothing';
     try {
-      await this.store.put(thumbnail, rendered.thumbnail, { contentType: PNG, cacheControl: PUBLISHED_CACHE_CONTROL });
+      lock.assertHeld();
+      if (copySource) await this.store.copy(copySource.key, image, { ...this.#published, sourceEtag: copySource.etag });
+      else await this.store.put(image, rendered.image, this.#published);
+      written = 'image';
+      lock.assertHeld();
+      await this.store.put(thumbnail, rendered.thumbnail, this.#published);
+      written = 'both';
+      const record = {
+        status: 'ready' as const,
+        upload,
+        width: rendered.width,
+        height: rendered.height,
+        bytes: rendered.image.length,
+        publishedAt: new Date().toISOString(),
+      };
+      lock.assertHeld();
+      await writeRecord(this.store, pose, record);
+      return record;
     } catch (error) {
-      // Remove the thumbnail too: on a re-save it would be the old image's, left without its image.
-      await this.store.delete([thumbnail, image]).catch(() => undefined);
+      // Both files written: the pose is whole (the newer one) and only its record is behind, which the retry
+      // writes. The image alone: put the previous one back, or remove the new one.
+      const undo =
+        written !== 'image' ? Promise.resolve() : keptAside ? this.store.copy(backup, image, this.#published) : this.store.delete([image]);
+      await undo
+        .then(() => this.store.delete([backup]))
+        .catch((undoError: unknown) => {
+          this.logger.error(`[Storage] Could not undo a half-written pose: ${asStorageError(undoError).message}`, { ...pose });
+        });
       throw error;
     }
-    if (!(await this.store.head(image))) {
-      await this.store.delete([thumbnail]);
-      throw new PoseDeletedError(pose.poseId);
-    }
-    await this.store.delete([rejectionKey(pose)]);
-    this.#logSaved([image, thumbnail], pose);
-    return this.urlsOf(pose);
   }
 
   urlsOf(pose: PoseRef): PoseUrls {
@@ -143,29 +256,56 @@ export class PoseStorage {
     return { imageUrl, thumbnailUrl: publicUrl(this.#publicBaseUrl, thumbnailKey(pose)), originalImageUrl: imageUrl };
   }
 
-  /** Removes a pose's image, thumbnail, staged uploads and rejection record. Never throws. */
+  /** The pose's record (what the status answers from). */
+  readRecord(pose: PoseRef): Promise<PoseRecord | undefined> {
+    return readRecord(this.store, pose, this.logger);
+  }
+
+  /**
+   * Removes a pose: image, thumbnail, record and every staged upload, under its lock (a publication in
+   * flight finishes first, then is removed). Never throws.
+   */
   async deletePose(params: { generationId: string; poseId: string }): Promise<DeleteResult> {
     return this.#deleting('pose', async () => {
       const pose = parsePoseRef(params);
-      const staged = await this.#collect(stagingPrefix(pose));
-      const keys = [thumbnailKey(pose), imageKey(pose), rejectionKey(pose), ...staged];
-      await this.store.delete(keys);
-      this.logger.info(`[Storage] Deleted pose: ${pose.poseId}`, { ...pose });
-      return keys.length;
+      const deletedCount = await this.locks.withLock(pose, 'delete', { waitMs: WAIT_FOR_LOCK_MS }, async () => {
+        const [staged, existing] = await Promise.all([this.#collect(stagingPrefix(pose)), this.#existing(poseKeys(pose))]);
+        return { result: staged.length + existing.length, remove: [...staged, ...existing] };
+      });
+      this.logger.info(`[Storage] Deleted pose: ${pose.poseId}`, { ...pose, deletedCount });
+      return deletedCount;
     });
   }
 
-  /** Removes every file of a generation (the reference's batch delete), page by page. Never throws. */
+  /**
+   * Removes every file of a generation (the reference's batch delete). Each pose found is locked first, so
+   * a publication in flight finishes and is removed too; an upload that arrives meanwhile is a pose created
+   * after the delete. Never throws.
+   */
   async deleteGeneration(generationId: string): Promise<DeleteResult> {
     return this.#deleting('generation', async () => {
       const id = parseId('generationId', generationId);
-      let deletedCount = 0;
-      for (const prefix of generationPrefixes(id)) {
-        const keys = await this.#collect(prefix);
-        await this.store.delete(keys);
-        deletedCount += keys.length;
+      const listed = new Set<string>();
+      for (const prefix of generationPrefixes(id)) for (const key of await this.#collect(prefix)) listed.add(key);
+      const poses = new Map<string, PoseRef>();
+      for (const key of listed) {
+        const pose = poseOfKey(key);
+        if (pose) poses.set(pose.poseId, pose);
       }
-      this.logger.info(`[Storage] Deleted generation: ${id}`, { generationId: id, deletedCount });
+      const locks: PoseLock[] = [];
+      try {
+        await forEachConcurrent(poses.values(), DELETE_CONCURRENCY, async (pose) => {
+          locks.push(await this.locks.acquire(pose, 'delete', { waitMs: WAIT_FOR_LOCK_MS }));
+        });
+        // What a publication wrote before we held its lock is not in the listing: each pose's own keys are.
+        const keys = new Set([...listed, ...[...poses.values()].flatMap(poseKeys), ...locks.map((lock) => lock.key)]);
+        await this.store.delete([...keys]);
+      } catch (error) {
+        await this.store.delete(locks.map((lock) => lock.key)).catch(() => undefined);
+        throw error;
+      }
+      const deletedCount = [...listed].filter((key) => !key.startsWith(LOCKS_PREFIX)).length;
+      this.logger.info(`[Storage] Deleted generation: ${id}`, { generationId: id, poses: poses.size, deletedCount });
       return deletedCount;
     });
   }
@@ -182,7 +322,7 @@ export class PoseStorage {
     if (!valid || segments.length > 8) throw new InvalidIdError('relativePath', relativePath);
     const key = `${PUBLIC_PREFIX}${relativePath}`;
     try {
-      await this.store.put(key, body, { contentType, cacheControl: PUBLISHED_CACHE_CONTROL });
+      await this.store.put(key, body, { contentType, cacheControl: this.#published.cacheControl });
     } catch (error) {
       const failure = asStorageError(error);
       this.logger.error(`[Storage] Failed to save file: ${failure.message}`, { code: failure.code, key });
@@ -205,6 +345,11 @@ export class PoseStorage {
     const keys: string[] = [];
     for await (const object of this.store.list(prefix)) keys.push(object.key);
     return keys;
+  }
+
+  async #existing(keys: readonly string[]): Promise<string[]> {
+    const found = await Promise.all(keys.map(async (key) => ((await this.store.head(key)) ? key : undefined)));
+    return found.filter((key) => key !== undefined);
   }
 
   async #deleting(what: 'pose' | 'generation', run: () => Promise<number>): Promise<DeleteResult> {

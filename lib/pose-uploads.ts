@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { InvalidImageError, PoseDeletedError, PoseStorageError, type RejectionReason } from './errors.ts';
-import { ID_PATTERN, newStagingKey, POSE_ID_PATTERN, POSE_ID_RULE, parseStagingKey, rejectionKey, stagingPrefix, thumbnailKey, type PoseRef } from './layout.ts';
+import { InvalidImageError, ObjectTooLargeError, PoseStorageError, type RejectionReason } from './errors.ts';
+import { ID_PATTERN, issuedAt, newStagingKey, POSE_ID_PATTERN, POSE_ID_RULE, parseStagingKey, stagingPrefix, type PoseRef } from './layout.ts';
 import { CONTENT_TYPES } from './image-format.ts';
-import { renderPose } from './pose-image.ts';
-import type { PoseStorage } from './pose-storage.ts';
+import type { PoseRecord, UploadRef } from './pose-record.ts';
+import type { PoseStorage, StagedUpload } from './pose-storage.ts';
+import type { ObjectInfo } from './storage/object-store.ts';
 import type { WebhookNotifier } from './webhook.ts';
 
 /**
@@ -41,20 +42,26 @@ export interface UploadTicket {
 
 export type PoseState =
   | { status: 'pending' }
-  | { status: 'ready'; imageUrl: string; thumbnailUrl: string }
-  | { status: 'rejected'; reason: RejectionReason };
+  | {
+      status: 'ready';
+      imageUrl: string;
+      thumbnailUrl: string;
+      width: number;
+      height: number;
+      /** Size of the published image. */
+      bytes: number;
+      /** Changes with every publication of the pose: `?v={version}` gets past caches of an earlier one. */
+      version: string;
+    }
+  | { status: 'rejected'; reason: RejectionReason; message: string };
 
 export type PoseStatus = PoseRef & PoseState;
 
-interface RejectionRecord {
-  reason: RejectionReason;
-  message: string;
-  rejectedAt: string;
+/** An object-created event's object: its key and, when the event says, its size. */
+export interface CreatedUpload {
+  key: string;
+  size?: number | undefined;
 }
-
-const rejectionRecordSchema = z.object({
-  reason: z.enum(['not_an_image', 'unsupported_format', 'too_large', 'corrupt_image']),
-});
 
 export class PoseUploads {
   readonly #storage: PoseStorage;
@@ -92,72 +99,72 @@ export class PoseUploads {
   }
 
   /**
-   * Where a pose stands. A staged upload is newer than anything published or rejected, so it wins. A
-   * rejection record is newer than what is published (publishing removes it before the staging object is
-   * removed), so an invalid re-upload of a published pose reports rejected, not the earlier image as ready.
-   * Undefined when nothing is known of the pose.
+   * Where a pose stands: pending while an upload is staged (it is newer than what the record says, or being
+   * settled), else what its record says. Two reads, at once. Undefined when nothing is known of the pose.
    */
   async getStatus(pose: PoseRef): Promise<PoseStatus | undefined> {
-    const { store } = this.#storage;
-    for await (const _staged of store.list(stagingPrefix(pose))) return { ...pose, status: 'pending' };
-    const rejection = await store.get(rejectionKey(pose));
-    if (rejection) {
-      const record = rejectionRecordSchema.safeParse(safeJson(rejection.body));
-      return { ...pose, status: 'rejected', reason: record.success ? record.data.reason : 'corrupt_image' };
-    }
-    if (await store.head(thumbnailKey(pose))) {
-      const { imageUrl, thumbnailUrl } = this.#storage.urlsOf(pose);
-      return { ...pose, status: 'ready', imageUrl, thumbnailUrl };
-    }
-    return undefined;
+    const [staged, record] = await Promise.all([this.#hasStaged(pose), this.#storage.readRecord(pose)]);
+    if (staged) return { ...pose, status: 'pending' };
+    return record && this.#statusOf(pose, record);
+  }
+
+  async #hasStaged(pose: PoseRef): Promise<boolean> {
+    for await (const _staged of this.#storage.store.list(stagingPrefix(pose))) return true;
+    return false;
+  }
+
+  #statusOf(pose: PoseRef, record: PoseRecord): PoseStatus {
+    if (record.status === 'rejected') return { ...pose, status: 'rejected', reason: record.reason, message: record.message };
+    const { imageUrl, thumbnailUrl } = this.#storage.urlsOf(pose);
+    const { width, height, bytes } = record;
+    return { ...pose, status: 'ready', imageUrl, thumbnailUrl, width, height, bytes, version: Date.parse(record.publishedAt).toString(36) };
   }
 
   /**
    * Validates one staged upload and publishes it, or records why it is rejected; returns the pose's new
-   * status. Idempotent: a repeated or stale event finds no staging object and returns undefined (as does a
-   * key outside the staging area, and a pose deleted while it was processed). Store failures are thrown, so
-   * the caller retries.
+   * status, or undefined when there was nothing to do (a key outside the staging area, an upload already
+   * gone or settled, one superseded by a newer upload). An upload larger than UPLOAD_MAX_BYTES (by the
+   * event's size, or the store's) is rejected without being downloaded. Store failures are thrown, so the
+   * caller retries.
    */
-  async processUpload(key: string): Promise<PoseStatus | undefined> {
+  async processUpload({ key, size }: CreatedUpload): Promise<PoseStatus | undefined> {
     const pose = parseStagingKey(key);
     if (!pose) return undefined;
-    const { store, logger } = this.#storage;
-    const staged = await store.get(key);
+    const staged = await this.#read(key, size);
     if (!staged) return undefined;
-    let status: PoseStatus;
-    try {
-      status = await this.#publishOrReject(pose, staged.body);
-    } catch (error) {
-      if (!(error instanceof PoseDeletedError)) throw error;
-      await store.delete([key]);
-      logger.info(`[Storage] ${error.message}: nothing published`, { ...pose });
-      return undefined;
-    }
-    await store.delete([key]);
+    const settlement = await this.#storage.settleUpload(pose, staged);
+    if (settlement.outcome === 'gone' || settlement.outcome === 'superseded') return undefined;
+    const status = this.#statusOf(pose, settlement.record);
     await this.#webhook?.notify(status);
     return status;
   }
 
-  async #publishOrReject(pose: PoseRef, bytes: Buffer): Promise<PoseStatus> {
-    const { store, config, logger } = this.#storage;
+  /** The staged upload and its verdict; undefined when it is gone. */
+  async #read(key: string, size: number | undefined): Promise<StagedUpload | undefined> {
+    const { store, config } = this.#storage;
+    const maxBytes = config.uploadMaxBytes;
+    const tooLarge = async (actualSize: number): Promise<StagedUpload | undefined> => {
+      const info = await store.head(key);
+      return info && { ...uploadRefOf(info), verdict: new InvalidImageError('too_large', `The upload has ${actualSize} bytes, more than the ${maxBytes} allowed`) };
+    };
+    if (size !== undefined && size > maxBytes) return tooLarge(size);
+    let object;
     try {
-      const rendered = await renderPose(bytes, { maxInputPixels: config.maxInputPixels });
-      const { imageUrl, thumbnailUrl } = await this.#storage.publish(pose, rendered);
-      return { ...pose, status: 'ready', imageUrl, thumbnailUrl };
+      object = await store.get(key, { maxBytes });
     } catch (error) {
-      if (!(error instanceof InvalidImageError)) throw error;
-      const record: RejectionRecord = { reason: error.reason, message: error.message, rejectedAt: new Date().toISOString() };
-      await store.put(rejectionKey(pose), Buffer.from(JSON.stringify(record)), { contentType: 'application/json' });
-      logger.warn(`[Storage] Rejected upload: ${error.message}`, { ...pose, reason: error.reason });
-      return { ...pose, status: 'rejected', reason: error.reason };
+      if (error instanceof ObjectTooLargeError) return tooLarge(error.size);
+      throw error;
     }
+    if (!object) return undefined;
+    const verdict = await this.#storage.render(object.body).catch((error: unknown) => {
+      if (error instanceof InvalidImageError) return error;
+      throw error;
+    });
+    return { ...uploadRefOf(object), verdict };
   }
 }
 
-function safeJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
+/** An upload's place in the order of the pose's uploads: when its URL was issued, else when the store got it. */
+function uploadRefOf(info: ObjectInfo): UploadRef {
+  return { key: info.key, etag: info.etag, uploadedAt: (issuedAt(info.key) ?? info.lastModified).toISOString() };
 }

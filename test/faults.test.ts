@@ -12,10 +12,11 @@ import { createHandler } from '../functions/thumbnail.ts';
 import { parseConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
-import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { createS3Client } from '../lib/storage/s3-client.ts';
+import { S3Store } from '../lib/storage/s3-store.ts';
 import { fakeBucket, serviceError, type S3CommandName } from './support/fake-s3-bucket.ts';
 import { startFlakyProxy, type FlakyProxy } from './support/flaky-proxy.ts';
-import { lambdaContext, r2TestEnv, s3Event, sqsEvent, TEST_BUCKET } from './support/http-events.ts';
+import { lambdaContext, r2TestEnv, s3Event, sqsEvent } from './support/http-events.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
 let png: Buffer;
@@ -34,10 +35,12 @@ const faults: [string, () => Error][] = [
 /** Each step of the flow, as the command (and key) that carries it. */
 const steps: [string, S3CommandName, (key: string) => boolean][] = [
   ['reading the upload', 'GetObject', (key) => key.startsWith('staging/')],
-  ['writing the image', 'PutObject', (key) => /^poses\/.*[^b]\.png$/.test(key) && !key.endsWith('_thumb.png')],
+  ['taking the pose\'s lock', 'PutObject', (key) => key.startsWith('locks/')],
+  ['checking the upload under the lock', 'HeadObject', (key) => key.startsWith('staging/')],
+  ['reading the pose\'s record', 'GetObject', (key) => key.startsWith('records/')],
+  ['copying the image', 'CopyObject', (key) => key === 'poses/gen_f/pose_f.png'],
   ['writing the thumbnail', 'PutObject', (key) => key.endsWith('_thumb.png')],
-  ['checking the image is still there', 'HeadObject', (key) => key.startsWith('poses/')],
-  ['clearing an old rejection', 'DeleteObjects', (key) => key.startsWith('rejections/')],
+  ['writing the record', 'PutObject', (key) => key.startsWith('records/')],
   ['removing the staging object', 'DeleteObjects', (key) => key.startsWith('staging/')],
 ];
 
@@ -46,7 +49,7 @@ describe('store faults on each step (aws-sdk-client-mock), through SQS deliverie
   const client = createS3Client(config.r2!);
   const s3 = mockClient(client);
   const bucket = fakeBucket(s3);
-  const handler = createHandler(createServices({ config, store: new S3Store(client, TEST_BUCKET), logger: createLogger(() => undefined) }));
+  const handler = createHandler(createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined) }));
 
   beforeEach(() => {
     s3.reset();
@@ -69,7 +72,8 @@ describe('store faults on each step (aws-sdk-client-mock), through SQS deliverie
     const image = bucket.objects.has('poses/gen_f/pose_f.png');
     const thumbnail = bucket.objects.has('poses/gen_f/pose_f_thumb.png');
     expect(thumbnail && !image, 'a thumbnail without its image').toBe(false);
-    expect(bucket.keysUnder('rejections/'), 'a store fault is not a rejection').toEqual([]);
+    expect(bucket.keysUnder('records/').map((key) => JSON.parse(bucket.objects.get(key)!.body.toString()).status)).not.toContain('rejected');
+    expect(bucket.keysUnder('locks/'), 'the lock is released').toEqual([]);
     if (!(command === 'DeleteObjects' && matches('staging/'))) {
       // Until the staging object is removed the pose is not done, so the upload must still be there.
       expect(bucket.objects.has(stagingKey), 'the upload was lost').toBe(true);
@@ -77,7 +81,7 @@ describe('store faults on each step (aws-sdk-client-mock), through SQS deliverie
 
     bucket.fail = undefined; // the store is back: the queue redelivers
     expect(await handler(event, lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
-    expect(bucket.keysUnder('')).toEqual(['poses/gen_f/pose_f.png', 'poses/gen_f/pose_f_thumb.png']);
+    expect(bucket.keysUnder('')).toEqual(['poses/gen_f/pose_f.png', 'poses/gen_f/pose_f_thumb.png', 'records/gen_f/pose_f.json']);
     expect(bucket.objects.get('poses/gen_f/pose_f.png')?.body.equals(png)).toBe(true);
   });
 });
@@ -100,14 +104,14 @@ describe('the real S3 server cut off mid-request', () => {
   const cutPoints: [string, (poseId: string) => RegExp][] = [
     ['reading the upload', () => /^GET \/poses-test\/staging\//m],
     // The image's key exactly (`?` starts the SDK's query, a space ends the path): never the thumbnail's.
-    ['writing the image', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_cut/${poseId}\\.png[? ]`, 'm')],
+    ['copying the image', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_cut/${poseId}\\.png[? ]`, 'm')],
     ['writing the thumbnail', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_cut/${poseId}_thumb\\.png[? ]`, 'm')],
     ['removing the staging object', () => /^POST \/poses-test\/?\?delete/m],
   ];
 
   it.each(cutPoints)('cut while %s: the event fails, then succeeds once the server is back', async (_, cutPoint) => {
     const poseId = `pose_${randomUUID().slice(0, 8)}`;
-    const direct = new S3Store(createS3Client(server.r2Config), server.bucket);
+    const direct = new S3Store(server.r2Config);
     const config = parseConfig({
       ...r2TestEnv(),
       R2_ENDPOINT: proxy.endpoint,
@@ -116,7 +120,7 @@ describe('the real S3 server cut off mid-request', () => {
       R2_SECRET_ACCESS_KEY: server.secretAccessKey,
     });
     const client = createS3Client(config.r2!);
-    const handler = createHandler(createServices({ config, store: new S3Store(client, server.bucket), logger: createLogger(() => undefined) }));
+    const handler = createHandler(createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined) }));
     const stagingKey = `staging/gen_cut/${poseId}/${randomUUID()}`;
     await direct.put(stagingKey, png, { contentType: 'image/png' });
 
@@ -129,9 +133,16 @@ describe('the real S3 server cut off mid-request', () => {
     expect(thumbnail !== undefined && image === undefined, 'a thumbnail without its image').toBe(false);
 
     proxy.restore();
+    const lock = `locks/gen_cut/${poseId}.json`;
+    if (await direct.head(lock)) {
+      // Cut before the lock could be released: the lock holds the pose until it expires (LOCK_TTL_MS), then
+      // the next attempt takes it over. Time passes: the lock is now one that expired.
+      const expired = { holder: 'a dead attempt', expiresAt: new Date(Date.now() - 1000).toISOString() };
+      await direct.put(lock, Buffer.from(JSON.stringify(expired)), { contentType: 'application/json' });
+    }
     expect(await handler(s3Event(stagingKey), lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
     const left: string[] = [];
-    for await (const object of direct.list(`poses/gen_cut/${poseId}`)) left.push(object.key);
+    for (const area of ['poses', 'locks', 'backups']) for await (const object of direct.list(`${area}/gen_cut/${poseId}`)) left.push(object.key);
     expect(left).toEqual([`poses/gen_cut/${poseId}.png`, `poses/gen_cut/${poseId}_thumb.png`]);
     await expect(direct.head(stagingKey)).resolves.toBeUndefined();
     expect((await direct.get(`poses/gen_cut/${poseId}.png`))?.body.equals(png)).toBe(true);

@@ -98,7 +98,7 @@ describe('hostile images are rejected with a reason, nothing published', () => {
     const key = await stage(await make(), poseId);
     const started = performance.now();
 
-    const status = await services.uploads.processUpload(key);
+    const status = await services.uploads.processUpload({ key: key });
 
     expect(status).toMatchObject({ status: 'rejected', reason });
     expect(performance.now() - started).toBeLessThan(20_000); // bounded: no bomb is decoded
@@ -138,7 +138,7 @@ describe('unusual valid images are published upright as 400x400 PNG thumbnails',
     const poseId = `pose_${name.replace(/[^a-z0-9]+/gi, '_')}`;
     const key = await stage(await make(), poseId);
 
-    const status = await services.uploads.processUpload(key);
+    const status = await services.uploads.processUpload({ key: key });
 
     expect(status).toMatchObject({ status: 'ready' });
     const image = await sharp(path.join(dir, 'poses', 'gen_hostile', `${poseId}.png`)).metadata();

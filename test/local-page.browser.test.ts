@@ -222,6 +222,10 @@ describe.skipIf(!available)('the local page in Chromium', () => {
         status: 'ready',
         imageUrl: '/uploads/poses/gen-cross/pose-cross.png',
         thumbnailUrl: '/uploads/poses/gen-cross/pose-cross_thumb.png',
+        width: 500,
+        height: 300,
+        bytes: png.length,
+        version: expect.stringMatching(/^[0-9a-z]+$/),
       });
       expect(outcome.imageBytes).toBe(png.length);
       expect(outcome.thumbnailWidth).toBe(400);

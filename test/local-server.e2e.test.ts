@@ -61,7 +61,7 @@ describe.each<{ image: TestImageName; contentType: string; generationId: string;
     expect(uploadUrl.origin).toBe(server.url);
     expect(uploadUrl.pathname).toMatch(new RegExp(`^/local-uploads/staging/${generationId}/${poseId}/[0-9a-f-]{36}$`));
     expect(uploadUrl.searchParams.get('signature')).toMatch(/^[0-9a-f]{64}$/);
-    expect(ticket.headers).toEqual({ 'Content-Type': contentType, 'Content-Length': String(bytes.length) });
+    expect(ticket.headers).toEqual({ 'Content-Type': contentType, 'Content-Length': String(bytes.length), 'If-None-Match': '*' });
     const expiresIn = Date.parse(ticket.expiresAt) - before;
     expect(expiresIn).toBeGreaterThan(590_000);
     expect(expiresIn).toBeLessThanOrEqual(601_000);
@@ -85,20 +85,25 @@ describe.each<{ image: TestImageName; contentType: string; generationId: string;
       status: 'ready',
       imageUrl: ticket.imageUrl,
       thumbnailUrl: ticket.thumbnailUrl,
+      width: expect.any(Number),
+      height: expect.any(Number),
+      bytes: expect.any(Number),
+      version: expect.stringMatching(/^[0-9a-z]+$/),
     });
     const files = await listFiles(server.dir);
     expect(files).toEqual(expect.arrayContaining([`poses/${generationId}/${poseId}.png`, `poses/${generationId}/${poseId}_thumb.png`]));
-    expect(files.filter((name) => !name.startsWith('poses/'))).toEqual([]); // staging consumed, nothing in .tmp
+    // Staging consumed, the lock released, nothing in .tmp: only the pose's record besides its files.
+    expect(files.filter((name) => !name.startsWith('poses/'))).toEqual([`records/${generationId}/${poseId}.json`]);
   });
 
-  it('serves the published image as PNG with validators and a long cache lifetime', async () => {
+  it('serves the published image as PNG with validators and a bounded cache lifetime', async () => {
     const response = await fetch(`${server.ipUrl}${ticket.imageUrl}`);
     expect(response.status).toBe(200);
     imageHeaders = response.headers;
     imageBytes = Buffer.from(await response.arrayBuffer());
     expect(response.headers.get('content-type')).toBe('image/png');
     expect(response.headers.get('content-length')).toBe(String(imageBytes.length));
-    expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=300');
     expect(response.headers.get('accept-ranges')).toBe('bytes');
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
     expect(response.headers.get('etag')).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
@@ -123,7 +128,7 @@ describe.each<{ image: TestImageName; contentType: string; generationId: string;
     const response = await fetch(`${server.url}${ticket.thumbnailUrl}`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('image/png');
-    expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=300');
     const thumbnail = Buffer.from(await response.arrayBuffer());
     const meta = await sharp(thumbnail).metadata();
     expect({ format: meta.format, width: meta.width, height: meta.height }).toEqual({ format: 'png', width: 400, height: 400 });
@@ -210,6 +215,10 @@ describe('uploadPose (lib/client/upload-pose.ts) from Node against the local ser
       status: 'ready',
       imageUrl: '/uploads/poses/gen-client/pose-1.png',
       thumbnailUrl: '/uploads/poses/gen-client/pose-1_thumb.png',
+      width: 1024,
+      height: 1024,
+      bytes: bytes.length,
+      version: expect.any(String),
     });
     expect(progress).toEqual([
       { phase: 'uploading', loaded: 0, total: bytes.length },

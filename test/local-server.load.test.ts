@@ -62,7 +62,9 @@ describe('load', () => {
     // Every pose published exactly once: image and thumbnail; no staging, rejection or temporary file left.
     const files = await listFiles(server.dir);
     expect(files.filter((file) => file.startsWith('poses/'))).toHaveLength(2 * UPLOADS);
-    expect(files.filter((file) => !file.startsWith('poses/'))).toEqual([]);
+    // Besides the published files, only each pose's record: no staged upload, lock or backup is left.
+    expect(files.filter((file) => file.startsWith('records/'))).toHaveLength(UPLOADS);
+    expect(files.filter((file) => !file.startsWith('poses/') && !file.startsWith('records/'))).toEqual([]);
     await waitFor(async () => (await fetch(`${server.url}/poses/gen_load/pose_${UPLOADS - 1}`)).status === 200);
 
     // Latency from the end of each PUT to its "Saved" log line (the moment both files are published).

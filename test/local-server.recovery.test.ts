@@ -65,7 +65,12 @@ describe('restart of the in-process server on a used directory', () => {
     const rejected = await waitForStatus(server.url, { generationId: 'gen-crash', poseId: 'pose-text' }, ['rejected']);
     expect(rejected.reason).toBe('not_an_image');
     await server.server.events.drained();
-    expect(await listFiles(root.dir)).toEqual(['poses/gen-crash/pose-1.png', 'poses/gen-crash/pose-1_thumb.png', 'rejections/gen-crash/pose-text.json']);
+    expect(await listFiles(root.dir)).toEqual([
+      'poses/gen-crash/pose-1.png',
+      'poses/gen-crash/pose-1_thumb.png',
+      'records/gen-crash/pose-1.json',
+      'records/gen-crash/pose-text.json',
+    ]);
     expect((await readFile(path.join(root.dir, 'poses/gen-crash/pose-1.png'))).equals(png)).toBe(true);
     const thumbnail = await sharp(path.join(root.dir, 'poses/gen-crash/pose-1_thumb.png')).metadata();
     expect([thumbnail.width, thumbnail.height]).toEqual([400, 400]);
@@ -93,7 +98,7 @@ describe('restart of the in-process server on a used directory', () => {
     server = restarted;
     expect((await waitForStatus(restarted.url, { generationId: 'gen-stop', poseId: 'p' }, ['ready'])).status).toBe('ready');
     await restarted.server.events.drained();
-    expect(await listFiles(dir)).toEqual(['poses/gen-stop/p.png', 'poses/gen-stop/p_thumb.png']);
+    expect(await listFiles(dir)).toEqual(['poses/gen-stop/p.png', 'poses/gen-stop/p_thumb.png', 'records/gen-stop/p.json']);
   });
 });
 

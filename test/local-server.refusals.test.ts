@@ -432,10 +432,11 @@ describe('refusals of the local server', () => {
       const ticket = await presign(server, { ...pose, contentType: 'image/png', contentLength: text.length });
       expect((await fetch(ticket.uploadUrl, { method: 'PUT', headers: ticket.headers, body: asBody(text) })).status).toBe(200);
       const status = await waitForStatus(server.url, pose, ['rejected']);
-      expect(status).toEqual({ ...pose, status: 'rejected', reason: 'not_an_image' });
-      expect(await storedFiles(server)).toEqual(['rejections/gtext/ptext.json']);
-      // The rejection record is private.
-      const record = await rawRequest(server.url, { path: '/uploads/rejections/gtext/ptext.json' });
+      expect(status).toEqual({ ...pose, status: 'rejected', reason: 'not_an_image', message: expect.stringMatching(/not a PNG, JPEG or WebP/) });
+      await server.server.events.drained(); // the thumbnailer's cleanup (staging, lock) is done
+      expect(await storedFiles(server)).toEqual(['records/gtext/ptext.json']);
+      // The pose's record is private.
+      const record = await rawRequest(server.url, { path: '/uploads/records/gtext/ptext.json' });
       expect(record.status).toBe(404);
       for (const url of ['/uploads/poses/gtext/ptext.png', '/uploads/poses/gtext/ptext_thumb.png']) {
         expect((await rawRequest(server.url, { path: url })).status).toBe(404);
@@ -461,8 +462,8 @@ describe('refusals of the local server', () => {
       // a file at the storage root, one outside it, and one published pose as the control.
       await mkdir(path.join(server.dir, 'staging', 'gt', 'pt'), { recursive: true });
       await writeFile(path.join(server.dir, 'staging', 'gt', 'pt', UUID), staged);
-      await mkdir(path.join(server.dir, 'rejections', 'gt'), { recursive: true });
-      await writeFile(path.join(server.dir, 'rejections', 'gt', 'pt.json'), rejection);
+      await mkdir(path.join(server.dir, 'records', 'gt'), { recursive: true });
+      await writeFile(path.join(server.dir, 'records', 'gt', 'pt.json'), rejection);
       await mkdir(path.join(server.dir, '.tmp'), { recursive: true });
       await writeFile(path.join(server.dir, '.tmp', UUID), temp);
       await writeFile(path.join(server.dir, 'root.txt'), rootFile);
@@ -473,7 +474,7 @@ describe('refusals of the local server', () => {
       packageJson = await readFile(new URL('../package.json', import.meta.url));
     });
     afterAll(async () => {
-      for (const area of ['staging', 'rejections', '.tmp', 'poses']) await rm(path.join(server.dir, area, area === '.tmp' ? UUID : 'gt'), { recursive: true, force: true });
+      for (const area of ['staging', 'records', '.tmp', 'poses']) await rm(path.join(server.dir, area, area === '.tmp' ? UUID : 'gt'), { recursive: true, force: true });
       await rm(path.join(server.dir, 'root.txt'));
       await rm(path.join(server.base, 'outside.txt'));
     });
@@ -508,8 +509,8 @@ describe('refusals of the local server', () => {
       `/uploads/poses//staging/gt/pt/${UUID}`,
       `/uploads//staging/gt/pt/${UUID}`,
       `/uploads/poses/%2fstaging/gt/pt/${UUID}`,
-      '/uploads/rejections/gt/pt.json',
-      '/uploads/poses/../rejections/gt/pt.json',
+      '/uploads/records/gt/pt.json',
+      '/uploads/poses/../records/gt/pt.json',
       '/uploads/poses/..%2frejections%2fgt%2fpt.json',
       `/uploads/.tmp/${UUID}`,
       `/uploads/poses/..%2f.tmp%2f${UUID}`,
@@ -518,7 +519,7 @@ describe('refusals of the local server', () => {
       '/uploads/poses/',
       '/uploads/poses/gt/pub.png%00.txt',
       '/uploads/poses/gt/pub.png/',
-      '/uploads/poses/gt/%70ub.png/..%2f..%2f..%2frejections/gt/pt.json',
+      '/uploads/poses/gt/%70ub.png/..%2f..%2f..%2frecords/gt/pt.json',
     ])('GET %s is a 404 and never a private or outside file', async (route) => {
       for (const method of ['GET', 'HEAD']) {
         const response = await rawRequest(server.url, { method, path: route });
@@ -575,7 +576,7 @@ describe('refusals of the local server', () => {
       const socket = connect(server.port, '127.0.0.1');
       socket.on('error', () => undefined);
       await new Promise((resolve) => socket.once('connect', resolve));
-      socket.write(`PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: ${bytes.length}\r\n\r\n`);
+      socket.write(`PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: ${bytes.length}\r\nIf-None-Match: *\r\n\r\n`);
       socket.write(bytes.subarray(0, bytes.length / 2));
       // The server is streaming it into a temporary file...
       await waitFor(async () => (await listFiles(path.join(server.dir, '.tmp'))).length === 1, 5_000, 'a temporary upload file');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { S3Store } from '../lib/storage/s3-store.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -25,7 +25,7 @@ let uploads: string;
 
 beforeAll(async () => {
   server = await startS3Server();
-  bucket = new S3Store(createS3Client(server.r2Config), server.bucket);
+  bucket = new S3Store(server.r2Config);
 });
 
 afterAll(async () => {
@@ -140,8 +140,8 @@ describe('pose-storage CLI', () => {
 
   it('usage --json reports what is in the directory', async () => {
     const bytes = await seed(3);
-    await mkdir(path.join(uploads, 'rejections', 'gen_2'), { recursive: true });
-    await writeFile(path.join(uploads, 'rejections', 'gen_2', 'p9.json'), '{"reason":"not_an_image"}');
+    await mkdir(path.join(uploads, 'records', 'gen_2'), { recursive: true });
+    await writeFile(path.join(uploads, 'records', 'gen_2', 'p9.json'), '{"reason":"not_an_image"}');
     const run = await cli(['usage', '--json', '--by-generation'], env());
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as Record<string, unknown>;
@@ -152,7 +152,7 @@ describe('pose-storage CLI', () => {
       bytes: bytes + 25,
       poses: 3,
       thumbnails: 3,
-      areas: { poses: { files: 6, bytes }, rejections: { files: 1, bytes: 25 }, staging: { files: 0, bytes: 0 } },
+      areas: { poses: { files: 6, bytes }, records: { files: 1, bytes: 25 }, staging: { files: 0, bytes: 0 } },
       generations: [
         { generationId: 'gen_1', poses: 3, files: 6, bytes },
         { generationId: 'gen_2', poses: 0, files: 1, bytes: 25 },
@@ -206,7 +206,7 @@ describe('pose-storage CLI', () => {
 
     const missing = await cli(['migrate', '--from', 'local', '--to', 'r2'], r2Env({ R2_BUCKET_NAME: 'no-such-bucket' }));
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^pose-storage migrate: Storage is unavailable: list poses\/ failed with NoSuchBucket \(HTTP 404\)$/m);
+    expect(missing.stderr).toMatch(/^pose-storage migrate: Storage is unavailable: list poses\/ failed: bucket "no-such-bucket" does not exist at 127\.0\.0\.1 \(NoSuchBucket\): check R2_BUCKET_NAME and R2_ACCOUNT_ID$/m);
   });
 
   it('Ctrl-C stops a migration after the copies in flight; running it again copies the rest', async () => {

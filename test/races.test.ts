@@ -1,137 +1,196 @@
 /**
- * Concurrency: the thumbnailer against deletes and against itself. Whatever the interleaving, the end state
- * is consistent: the pose is ready (image and thumbnail) or gone, never a thumbnail without its image, and
- * its staging object is gone.
+ * Concurrency, on both adapters (a directory and the S3 test server): uploads of one pose processed at once,
+ * deletes of a pose or a whole generation racing the thumbnailer, one event delivered twice, saves racing
+ * uploads. Whatever the interleaving, a pose ends absent, rejected or whole: an image and the thumbnail of
+ * that very image, from the newest upload; after a delete that answered ok, nothing of it is left.
+ *
+ * Interleavings are shuffled by a seeded jitter before every store operation (the S3 server adds its own
+ * timing). `npm run test:stress` runs ten times as many.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config.ts';
-import { imageKey, thumbnailKey, type PoseRef } from '../lib/layout.ts';
+import { imageKey, issuedAt, newStagingKey, recordKey, thumbnailKey, type PoseRef } from '../lib/layout.ts';
 import { createLogger } from '../lib/logger.ts';
+import { renderPose, type RenderedPose } from '../lib/pose-image.ts';
+import { isNewerUpload } from '../lib/pose-record.ts';
 import { createServices, type Services } from '../lib/services.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
+import { S3Store } from '../lib/storage/s3-store.ts';
+import { startS3Server, type S3TestServer } from './support/s3-server.ts';
+import { wrapStore } from './support/wrap-store.ts';
 
-/** npm run test:stress tries ten times as many. */
-const INTERLEAVINGS = process.env.STRESS === '1' ? 600 : 60;
+const ROUNDS = process.env.STRESS === '1' ? 1000 : 100;
 
-let png: Buffer;
+interface Upload {
+  bytes: Buffer;
+  rendered: RenderedPose;
+}
+
+let red: Upload;
+let blue: Upload;
+let server: S3TestServer;
 let dir: string;
 
 beforeAll(async () => {
-  png = await sharp({ create: { width: 96, height: 64, channels: 3, background: '#4a7' } }).png().toBuffer();
-});
-
-beforeEach(async () => {
+  const upload = async (width: number, height: number, background: string): Promise<Upload> => {
+    const bytes = await sharp({ create: { width, height, channels: 3, background } }).png().toBuffer();
+    return { bytes, rendered: await renderPose(bytes, { maxInputPixels: 1e6 }) };
+  };
+  [red, blue, server] = await Promise.all([upload(96, 64, '#c33'), upload(80, 120, '#36c'), startS3Server()]);
   dir = await mkdtemp(path.join(os.tmpdir(), 'pose-races-'));
 });
 
-afterEach(async () => {
+afterAll(async () => {
+  await server.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A store whose every operation may first wait a little (seeded), to shuffle how concurrent flows interleave. */
-function jitteryStore(inner: ObjectStore, random: () => number, hooks: { beforePut?: (key: string) => Promise<void> } = {}): ObjectStore {
-  const jitter = () => sleep(Math.floor(random() * 3));
-  return {
-    put: async (key, body, options) => {
-      await jitter();
-      await hooks.beforePut?.(key);
-      return inner.put(key, body, options);
-    },
-    get: async (key) => (await jitter(), inner.get(key)),
-    head: async (key) => (await jitter(), inner.head(key)),
-    delete: async (keys) => (await jitter(), inner.delete(keys)),
-    list: (prefix) => inner.list(prefix),
-    presignUpload: (key, options) => inner.presignUpload(key, options),
+/** A store whose every operation first waits 0-2 ms (seeded), to shuffle how concurrent flows interleave. */
+function jittery(inner: ObjectStore, seed: number): ObjectStore {
+  let state = seed >>> 0;
+  const jitter = () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return sleep(Math.floor((state / 2 ** 32) * 3));
   };
+  const delayed =
+    <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      await jitter();
+      return run(...args);
+    };
+  return wrapStore(inner, {
+    put: delayed((...args: Parameters<ObjectStore['put']>) => inner.put(...args)),
+    get: delayed((...args: Parameters<ObjectStore['get']>) => inner.get(...args)),
+    head: delayed((...args: Parameters<ObjectStore['head']>) => inner.head(...args)),
+    copy: delayed((...args: Parameters<ObjectStore['copy']>) => inner.copy(...args)),
+    delete: delayed((...args: Parameters<ObjectStore['delete']>) => inner.delete(...args)),
+  });
 }
 
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
+const adapters = {
+  directory: () => new DirectoryStore({ root: dir, uploadBaseUrl: 'http://127.0.0.1:1' }),
+  's3 server': () => new S3Store(server.r2Config),
+} as const;
+
+/** Runs `round(1..count)`, four at a time (each on its own poses), failing with the first failure. */
+async function rounds(count: number, round: (n: number) => Promise<void>): Promise<void> {
+  for (let first = 1; first <= count; first += 4) {
+    await Promise.all([first, first + 1, first + 2, first + 3].filter((n) => n <= count).map(round));
+  }
 }
 
 function services(store: ObjectStore): Services {
   return createServices({ config: parseConfig({ UPLOAD_PATH: dir }), store, logger: createLogger(() => undefined) });
 }
 
-async function stage(store: ObjectStore, pose: PoseRef): Promise<string> {
-  const key = `staging/${pose.generationId}/${pose.poseId}/${randomUUID()}`;
-  await store.put(key, png, { contentType: 'image/png' });
+async function stage(store: ObjectStore, pose: PoseRef, upload: Upload): Promise<string> {
+  const key = newStagingKey(pose);
+  await store.put(key, upload.bytes, { contentType: 'image/png' });
   return key;
 }
 
-async function endState(store: ObjectStore, pose: PoseRef, stagingKey: string) {
-  return {
-    image: (await store.head(imageKey(pose))) !== undefined,
-    thumbnail: (await store.head(thumbnailKey(pose))) !== undefined,
-    staged: (await store.head(stagingKey)) !== undefined,
-  };
+/** What the pose is in the store: which upload its image and thumbnail are, and whether a record says ready. */
+async function endState(store: ObjectStore, pose: PoseRef): Promise<{ image: string; thumbnail: string; record: string; staged: number }> {
+  const [image, thumbnail, record] = await Promise.all([store.get(imageKey(pose)), store.get(thumbnailKey(pose)), store.get(recordKey(pose))]);
+  const which = (body: Buffer | undefined, part: 'image' | 'thumbnail') =>
+    body === undefined ? 'none' : body.equals(red.rendered[part]) ? 'red' : body.equals(blue.rendered[part]) ? 'blue' : 'other';
+  let staged = 0;
+  for await (const _ of store.list(`staging/${pose.generationId}/${pose.poseId}/`)) staged++;
+  const status = record ? (JSON.parse(record.body.toString()) as { status: string }).status : 'none';
+  return { image: which(image?.body, 'image'), thumbnail: which(thumbnail?.body, 'thumbnail'), record: status, staged };
 }
 
-describe('the thumbnailer racing deletes and itself', () => {
-  it('a delete between the image and the thumbnail writes wins: nothing is left, not even a thumbnail', async () => {
-    const base = new DirectoryStore({ root: dir, uploadBaseUrl: 'http://127.0.0.1:1' });
-    const pose = { generationId: 'gen_race', poseId: 'pose_1' };
-    let app: Services | undefined;
-    const store = jitteryStore(base, () => 0, {
-      beforePut: async (key) => {
-        if (key === thumbnailKey(pose)) expect((await app!.storage.deletePose(pose)).ok).toBe(true);
-      },
+describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the %s store', (adapter) => {
+  const base = () => adapters[adapter]();
+
+  it(`two uploads of one pose processed at once end whole, with the newer upload, over ${ROUNDS} interleavings`, async () => {
+    await rounds(ROUNDS, async (round) => {
+      const store = base();
+      const app = services(jittery(store, round));
+      const pose = { generationId: `gen_two_${adapter.length}_${round}`, poseId: 'pose' };
+      const [redKey, blueKey] = [await stage(store, pose, red), await stage(store, pose, blue)];
+      const ref = (key: string) => ({ key, etag: '', uploadedAt: issuedAt(key)!.toISOString() });
+      const newer = isNewerUpload(ref(blueKey), ref(redKey)) ? 'blue' : 'red';
+
+      const outcomes = await Promise.allSettled([app.uploads.processUpload({ key: redKey }), app.uploads.processUpload({ key: blueKey })]);
+      for (const outcome of outcomes) expect(outcome.status, String((outcome as PromiseRejectedResult).reason)).toBe('fulfilled');
+
+      const state = await endState(store, pose);
+      expect(state, `round ${round}`).toEqual({ image: newer, thumbnail: newer, record: 'ready', staged: 0 });
     });
-    app = services(store);
-    const stagingKey = await stage(base, pose);
+  }, 120_000);
 
-    await expect(app.uploads.processUpload(stagingKey)).resolves.toBeUndefined();
+  it(`processing racing deletePose: once the delete answered ok, nothing is left, over ${ROUNDS} interleavings`, async () => {
+    const orders = new Set<string>();
+    await rounds(ROUNDS, async (round) => {
+      const store = base();
+      const app = services(jittery(store, round));
+      const pose = { generationId: `gen_del_${adapter.length}_${round}`, poseId: 'pose' };
+      const key = await stage(store, pose, red);
 
-    expect(await endState(base, pose, stagingKey)).toEqual({ image: false, thumbnail: false, staged: false });
-    await expect(app.uploads.getStatus(pose)).resolves.toBeUndefined();
-  });
-
-  it('the same event delivered twice at once publishes the pose once, consistently', async () => {
-    const base = new DirectoryStore({ root: dir, uploadBaseUrl: 'http://127.0.0.1:1' });
-    const app = services(jitteryStore(base, seeded(7)));
-    const pose = { generationId: 'gen_twice', poseId: 'pose_1' };
-    const stagingKey = await stage(base, pose);
-
-    const results = await Promise.all([app.uploads.processUpload(stagingKey), app.uploads.processUpload(stagingKey)]);
-
-    expect(results.some((status) => status?.status === 'ready')).toBe(true);
-    expect(await endState(base, pose, stagingKey)).toEqual({ image: true, thumbnail: true, staged: false });
-    expect((await base.get(imageKey(pose)))?.body.equals(png)).toBe(true);
-  });
-
-  it(`over ${INTERLEAVINGS} shuffled interleavings of processing and delete, the pose always ends ready or gone`, async () => {
-    const outcomes = new Set<string>();
-    for (let seed = 1; seed <= INTERLEAVINGS; seed++) {
-      const base = new DirectoryStore({ root: path.join(dir, String(seed)), uploadBaseUrl: 'http://127.0.0.1:1' });
-      const app = services(jitteryStore(base, seeded(seed)));
-      const pose = { generationId: `gen_${seed}`, poseId: 'pose_1' };
-      const stagingKey = await stage(base, pose);
-
-      const [processed, deleted] = await Promise.allSettled([
-        app.uploads.processUpload(stagingKey),
-        sleep(seed % 30).then(() => app.storage.deletePose(pose)),
+      let processedFirst = false;
+      const [processed, deleted] = await Promise.all([
+        app.uploads.processUpload({ key }).then((status) => {
+          processedFirst = status?.status === 'ready';
+          return status;
+        }),
+        sleep(round % 40).then(() => app.storage.deletePose(pose)),
       ]);
-      expect(processed.status, processed.status === 'rejected' ? String(processed.reason) : '').toBe('fulfilled');
-      expect(deleted.status === 'fulfilled' && deleted.value.ok).toBe(true);
+      expect(deleted.ok, `round ${round}`).toBe(true);
+      expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'none', thumbnail: 'none', record: 'none', staged: 0 });
+      orders.add(processedFirst && processed ? 'published, then deleted' : 'deleted first');
+    });
+    // The shuffling produced both orders; otherwise this test would prove little.
+    expect([...orders].sort()).toEqual(['deleted first', 'published, then deleted']);
+  }, 120_000);
 
-      const state = await endState(base, pose, stagingKey);
-      expect(state.staged).toBe(false);
-      expect(state.thumbnail && !state.image, `seed ${seed}: a thumbnail without its image`).toBe(false);
-      expect(state.image === state.thumbnail, `seed ${seed}: half a pose ${JSON.stringify(state)}`).toBe(true);
-      outcomes.add(state.image ? 'ready' : 'gone');
-    }
-    // The shuffling really produced both orders; otherwise this test would prove little.
-    expect([...outcomes].sort()).toEqual(['gone', 'ready']);
-  });
+  it(`processing racing deleteGeneration of a generation with other poses: nothing is left, over ${ROUNDS / 4} interleavings`, async () => {
+    await rounds(ROUNDS / 4, async (round) => {
+      const store = base();
+      const app = services(jittery(store, round));
+      const generationId = `gen_gen_${adapter.length}_${round}`;
+      const poses = ['a', 'b', 'c', 'd'].map((poseId) => ({ generationId, poseId }));
+      // Two poses already published, two being processed while the generation is deleted.
+      for (const pose of poses.slice(0, 2)) await app.storage.savePoseWithThumbnail({ imageBuffer: red.bytes, ...pose });
+      const keys = await Promise.all(poses.slice(2).map((pose) => stage(store, pose, blue)));
+
+      const [, deleted] = await Promise.all([
+        Promise.all(keys.map((key) => app.uploads.processUpload({ key }))),
+        sleep(round % 5).then(() => app.storage.deleteGeneration(generationId)),
+      ]);
+      expect(deleted.ok, `round ${round}`).toBe(true);
+      const left = [];
+      for (const area of ['poses', 'staging', 'records', 'locks', 'backups']) for await (const object of store.list(`${area}/${generationId}/`)) left.push(object.key);
+      expect(left, `round ${round}`).toEqual([]);
+    });
+  }, 120_000);
+
+  it(`the same event delivered twice at once publishes the pose once, whole, over ${ROUNDS / 4} interleavings`, async () => {
+    await rounds(ROUNDS / 4, async (round) => {
+      const store = base();
+      const app = services(jittery(store, round));
+      const pose = { generationId: `gen_twice_${adapter.length}_${round}`, poseId: 'pose' };
+      const key = await stage(store, pose, blue);
+      const results = await Promise.all([app.uploads.processUpload({ key }), app.uploads.processUpload({ key })]);
+      expect(results.filter((status) => status?.status === 'ready'), `round ${round}`).toHaveLength(1);
+      expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'blue', thumbnail: 'blue', record: 'ready', staged: 0 });
+    });
+  }, 120_000);
+
+  it(`a save racing the processing of an older upload ends whole with the save, over ${ROUNDS / 4} interleavings`, async () => {
+    await rounds(ROUNDS / 4, async (round) => {
+      const store = base();
+      const app = services(jittery(store, round));
+      const pose = { generationId: `gen_save_${adapter.length}_${round}`, poseId: 'pose' };
+      const key = await stage(store, pose, blue);
+      await Promise.all([app.uploads.processUpload({ key }), app.storage.savePoseWithThumbnail({ imageBuffer: red.bytes, ...pose })]);
+      expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'red', thumbnail: 'red', record: 'ready', staged: 0 });
+    });
+  }, 120_000);
 });

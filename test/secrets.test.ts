@@ -15,9 +15,10 @@ import { parseConfig } from '../lib/config.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
-import { createS3Client, S3Store } from '../lib/storage/s3-store.ts';
+import { createS3Client } from '../lib/storage/s3-client.ts';
+import { S3Store } from '../lib/storage/s3-store.ts';
 import { fakeBucket, serviceError } from './support/fake-s3-bucket.ts';
-import { httpEvent, lambdaContext, r2TestEnv, s3Event, TEST_BUCKET } from './support/http-events.ts';
+import { httpEvent, lambdaContext, r2TestEnv, s3Event } from './support/http-events.ts';
 
 const TOKENS = ['secret-token-current-AAAA1111', 'secret-token-previous-BBBB2222'];
 const SECRET_KEY = 'r2-SECRET-key-CCCC3333dddd4444';
@@ -48,7 +49,7 @@ describe('secrets never appear in logs, errors or responses', () => {
   const client = createS3Client(config.r2!);
   const s3 = mockClient(client);
   const bucket = fakeBucket(s3);
-  const services = createServices({ config, store: new S3Store(client, TEST_BUCKET), logger: createLogger((line) => seen.push(line)) });
+  const services = createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger((line) => seen.push(line)) });
   const handlers = { presign: createPresign(services), status: createStatus(services), delete: createDelete(services) };
   const thumbnail = createThumbnail(services);
   let png: Buffer;

@@ -18,6 +18,7 @@ import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseConfig, type Config, type R2Config } from '../config.ts';
 import { ConfigError } from '../errors.ts';
+import { publishedCacheControl } from '../layout.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { cleanupGenerations, type OldGeneration } from '../operations/cleanup.ts';
 import { describeLocation, parseOperationsConfig, parseR2Config, storeOf, type Env, type Side } from '../operations/config.ts';
@@ -106,7 +107,7 @@ Exit status: 0 all copied or already there, 1 some failed (listed), 2 bad usage 
     help: `Usage: pose-storage usage [--by-generation] [--json]
 
 Counts the files and bytes of the configured store (STORAGE_MODE) by area (poses/, staging/,
-rejections/, other) and the poses (a published image, with or without its thumbnail). Streams through
+records/, other) and the poses (a published image, with or without its thumbnail). Streams through
 the listing: nothing but counters is kept.
 
 Options:
@@ -138,7 +139,7 @@ Exit status: 0 no problem left, 1 problems left (listed), 2 bad usage or configu
     summary: 'delete generations whose newest file is older than a duration',
     help: `Usage: pose-storage cleanup --older-than 30d [--dry-run] [--json]
 
-Deletes every generation (its poses/, staging/ and rejections/ files) whose newest file is older than
+Deletes every generation (its poses/, staging/, records/, locks/ and backups/ files) whose newest file is older than
 the duration, in the configured store. A generation that receives a file meanwhile is kept.
 
 Options:
@@ -354,6 +355,7 @@ async function runMigrate(context: Context, values: Values): Promise<number> {
       dryRun,
       verify,
       concurrency,
+      cacheControl: publishedCacheControl(config.cacheMaxAgeSeconds),
       signal: controller.signal,
       logger,
       ...(reporter && { onProgress: (progress) => reporter.update(progress) }),
@@ -472,6 +474,7 @@ async function runVerify(context: Context, values: Values): Promise<number> {
   if (!asJson) out(`Verifying ${config.storageMode} store (${describeLocation(config.storageMode, config, config.r2)})${repair ? ', repairing' : ''}`);
   const result: VerifyResult = await verifyStore({
     store: createStore(config),
+    cacheControl: publishedCacheControl(config.cacheMaxAgeSeconds),
     maxInputPixels: config.maxInputPixels,
     stagingMaxAgeMs: stagingMaxAgeMs(config.uploadUrlTtlSeconds),
     repair,

@@ -6,6 +6,7 @@
  *   if (pose.status === 'ready') show(pose.thumbnailUrl)
  */
 import { CONTENT_TYPES, sniffFormat } from '../image-format.ts';
+import type { PoseStatus } from '../pose-uploads.ts';
 
 export interface UploadPoseOptions {
   generationId: string;
@@ -23,9 +24,8 @@ export interface UploadPoseOptions {
   pollIntervalMs?: number;
 }
 
-export type PoseResult =
-  | { generationId: string; poseId: string; status: 'ready'; imageUrl: string; thumbnailUrl: string }
-  | { generationId: string; poseId: string; status: 'rejected'; reason: string };
+/** The pose's status once settled (the API's `GET /poses/{generationId}/{poseId}`); a type only, so no runtime import. */
+export type PoseResult = Exclude<PoseStatus, { status: 'pending' }>;
 
 /** A refusal or failure of the API or the upload, with the contract's error code. */
 export class UploadPoseError extends Error {

@@ -25,12 +25,12 @@ import {
   r2TestEnv,
   s3Record,
   sqsRecord,
-  TEST_BUCKET,
 } from '../../test/support/http-events.ts';
 import { parseConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createServices } from '../services.ts';
-import { createS3Client, S3Store } from '../storage/s3-store.ts';
+import { createS3Client } from '../storage/s3-client.ts';
+import { S3Store } from '../storage/s3-store.ts';
 import { normalizeObjectEvent, type EventKind } from './object-events.ts';
 
 const NUM_RUNS = process.env.STRESS === '1' ? 5000 : 200; // npm run test:stress runs many more
@@ -120,7 +120,7 @@ describe('normalizeObjectEvent round-trips well-formed events', () => {
         const event = { Records: entries.map(([k, created]) => s3Record(encodeS3EventKey(k), created ? 'ObjectCreated:Put' : 'ObjectRemoved:Delete')) };
         const normalized = normalizeObjectEvent(event);
         expect(normalized.kind).toBe('s3');
-        expect(normalized.objects).toEqual(entries.filter(([, created]) => created).map(([k]) => ({ key: k })));
+        expect(normalized.objects).toEqual(entries.filter(([, created]) => created).map(([k]) => ({ key: k, size: 1 })));
         expect(normalized.skipped).toEqual([]);
       }),
       { numRuns: NUM_RUNS },
@@ -135,7 +135,7 @@ describe('normalizeObjectEvent round-trips well-formed events', () => {
         };
         const normalized = normalizeObjectEvent(event);
         expect(normalized.kind).toBe('sqs');
-        expect(normalized.objects).toEqual(messages.flatMap(([messageId, keys]) => keys.map((k) => ({ key: k, messageId }))));
+        expect(normalized.objects).toEqual(messages.flatMap(([messageId, keys]) => keys.map((k) => ({ key: k, size: 1, messageId }))));
       }),
       { numRuns: NUM_RUNS },
     );
@@ -145,10 +145,10 @@ describe('normalizeObjectEvent round-trips well-formed events', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.string(), key, fc.boolean()), { minLength: 1, maxLength: 4 }), ([...messages]) => {
         const [, firstKey] = messages[0]!;
-        expect(normalizeObjectEvent(r2Notification(firstKey))).toEqual({ kind: 'r2', objects: [{ key: firstKey }], skipped: [] });
-        expect(normalizeObjectEvent(messages.map(([, k]) => r2Notification(k))).objects).toEqual(messages.map(([, k]) => ({ key: k })));
+        expect(normalizeObjectEvent(r2Notification(firstKey))).toEqual({ kind: 'r2', objects: [{ key: firstKey, size: 1 }], skipped: [] });
+        expect(normalizeObjectEvent(messages.map(([, k]) => r2Notification(k))).objects).toEqual(messages.map(([, k]) => ({ key: k, size: 1 })));
         const batch = { messages: messages.map(([id, k, asString]) => ({ id, body: asString ? JSON.stringify(r2Notification(k)) : r2Notification(k) })) };
-        expect(normalizeObjectEvent(batch)).toEqual({ kind: 'r2', objects: messages.map(([id, k]) => ({ key: k, messageId: id })), skipped: [] });
+        expect(normalizeObjectEvent(batch)).toEqual({ kind: 'r2', objects: messages.map(([id, k]) => ({ key: k, size: 1, messageId: id })), skipped: [] });
       }),
       { numRuns: NUM_RUNS },
     );
@@ -169,7 +169,7 @@ describe('the thumbnail handler on arbitrary events, with a store that always an
   const client = createS3Client(config.r2!);
   const s3 = mockClient(client);
   const handler = createThumbnailHandler(
-    createServices({ config, store: new S3Store(client, TEST_BUCKET), logger: createLogger(() => undefined) }),
+    createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined) }),
   );
   /** What GetObject answers: bytes of an image, of text, or of nothing. */
   let bodies: Uint8Array[] = [];

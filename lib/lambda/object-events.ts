@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJson } from '../json.ts';
 
 /**
  * Every object-created event the thumbnail handler accepts, normalised into one list of staging keys.
@@ -15,6 +16,8 @@ export type EventKind = 's3' | 'sqs' | 'r2' | 'local' | 'unknown';
 
 export interface CreatedObject {
   key: string;
+  /** The object's size, when the event says it (S3 and R2 events do): larger than allowed, it is never downloaded. */
+  size?: number;
   /** The message to report in `batchItemFailures` when processing fails (SQS and queue batches). */
   messageId?: string;
 }
@@ -36,7 +39,7 @@ export interface LocalObjectCreatedEvent {
 const s3Record = z.object({
   eventSource: z.literal('aws:s3'),
   eventName: z.string(),
-  s3: z.object({ object: z.object({ key: z.string() }) }),
+  s3: z.object({ object: z.object({ key: z.string(), size: z.number().int().nonnegative().optional() }) }),
 });
 
 const s3Event = z.object({ Records: z.array(z.unknown()) });
@@ -47,7 +50,7 @@ const sqsRecord = z.object({ eventSource: z.literal('aws:sqs'), messageId: z.str
 const r2Notification = z.object({
   action: z.string(),
   bucket: z.string(),
-  object: z.object({ key: z.string() }),
+  object: z.object({ key: z.string(), size: z.number().int().nonnegative().optional() }),
 });
 
 const queueBatch = z.object({ messages: z.array(z.object({ id: z.string(), body: z.unknown() })) });
@@ -77,7 +80,7 @@ function fromS3Records(records: readonly unknown[], messageId: string | undefine
     if (!parsed.data.eventName.startsWith('ObjectCreated:')) continue;
     const key = decodeS3Key(parsed.data.s3.object.key);
     if (key === undefined) into.skipped.push('an S3 key that is not valid URL encoding');
-    else into.objects.push(messageId === undefined ? { key } : { key, messageId });
+    else into.objects.push(createdObject(key, parsed.data.s3.object.size, messageId));
   }
 }
 
@@ -88,16 +91,12 @@ function fromR2Message(body: unknown, messageId: string | undefined, into: Norma
     return;
   }
   if (!R2_CREATE_ACTIONS.has(parsed.data.action)) return;
-  const { key } = parsed.data.object;
-  into.objects.push(messageId === undefined ? { key } : { key, messageId });
+  const { key, size } = parsed.data.object;
+  into.objects.push(createdObject(key, size, messageId));
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+function createdObject(key: string, size: number | undefined, messageId: string | undefined): CreatedObject {
+  return { key, ...(size !== undefined && { size }), ...(messageId !== undefined && { messageId }) };
 }
 
 export function normalizeObjectEvent(event: unknown): NormalizedEvent {

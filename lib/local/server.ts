@@ -10,7 +10,7 @@ import { createHandler as createThumbnailHandler } from '../../functions/thumbna
 import type { Config } from '../config.ts';
 import type { HttpHandler, HttpResult } from '../lambda/http-handler.ts';
 import { LOCAL_EVENT_SOURCE, type LocalObjectCreatedEvent } from '../lambda/object-events.ts';
-import { STAGING_PREFIX } from '../layout.ts';
+import { publishedCacheControl, STAGING_PREFIX } from '../layout.ts';
 import type { Logger } from '../logger.ts';
 import { createServices, type Services } from '../services.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
@@ -108,12 +108,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     if (!requestUrl) return sendResult(response, errorResult(400, 'invalid_request', 'The request target is not a valid path'));
     const { pathname } = requestUrl;
     if (pathname.startsWith(LOCAL_UPLOAD_PATH)) {
-      const key = await receiveUpload(store, request, response, requestUrl, config.allowedOrigins);
+      const key = await receiveUpload(store, request, response, requestUrl, config.allowedOrigins, logger);
       if (key) events.enqueue(key);
       return;
     }
     if (pathname.startsWith(STATIC_ROUTE) && (request.method === 'GET' || request.method === 'HEAD')) {
-      return serveStatic(store, request, response, pathname, config.allowedOrigins);
+      return serveStatic(store, request, response, pathname, config.allowedOrigins, publishedCacheControl(config.cacheMaxAgeSeconds));
     }
     const handler = apiHandler(pathname, request.method ?? 'GET');
     if (handler) return invoke(handler, request, response, requestUrl);

@@ -3,7 +3,6 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { PUBLIC_PREFIX } from '../layout.ts';
-import { PUBLISHED_CACHE_CONTROL } from '../storage/object-store.ts';
 import type { DirectoryStore } from '../storage/directory-store.ts';
 import { setCorsOrigin } from './upload-receiver.ts';
 
@@ -21,7 +20,8 @@ export async function serveStatic(
   request: IncomingMessage,
   response: ServerResponse,
   pathname: string,
-  allowedOrigins: readonly string[] = [],
+  allowedOrigins: readonly string[],
+  cacheControl: string,
 ): Promise<void> {
   setCorsOrigin(request, response, allowedOrigins); // as R2's bucket CORS rules allow GET and HEAD
   const file = publishedFile(store, pathname);
@@ -32,7 +32,7 @@ export async function serveStatic(
   response.setHeader('Content-Type', TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream');
   response.setHeader('ETag', etag);
   response.setHeader('Last-Modified', info.mtime.toUTCString());
-  response.setHeader('Cache-Control', PUBLISHED_CACHE_CONTROL);
+  response.setHeader('Cache-Control', cacheControl);
   response.setHeader('Accept-Ranges', 'bytes');
   response.setHeader('X-Content-Type-Options', 'nosniff');
 

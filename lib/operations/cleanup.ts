@@ -1,12 +1,12 @@
 /**
- * `pose-storage cleanup --older-than 30d`: deletes whole generations (poses/, staging/ and rejections/ of the
+ * `pose-storage cleanup --older-than 30d`: deletes whole generations (poses/, staging/, records/, locks/ and backups/ of the
  * generation, through PoseStorage.deleteGeneration) whose newest file is older than the cutoff.
  *
  * The three areas are listed page by page and only counters are kept per generation (files, bytes, newest
  * modification). Before a generation is deleted its files are listed again: one that received a file since
  * the scan is kept.
  */
-import { generationPrefixes, ID_PATTERN, PUBLIC_PREFIX, REJECTIONS_PREFIX, STAGING_PREFIX } from '../layout.ts';
+import { AREAS, generationPrefixes, ID_PATTERN } from '../layout.ts';
 import type { Logger } from '../logger.ts';
 import type { PoseStorage } from '../pose-storage.ts';
 
@@ -77,7 +77,7 @@ export async function cleanupGenerations(options: CleanupOptions): Promise<Clean
   const dryRun = options.dryRun ?? false;
   if (!Number.isFinite(options.olderThanMs) || options.olderThanMs <= 0) throw new RangeError('olderThanMs must be a positive duration');
   const cutoff = (options.now ?? new Date()).getTime() - options.olderThanMs;
-  const generations = await scanGenerations(storage, [PUBLIC_PREFIX, STAGING_PREFIX, REJECTIONS_PREFIX]);
+  const generations = await scanGenerations(storage, AREAS);
   const result: CleanupResult = {
     dryRun,
     cutoff: new Date(cutoff).toISOString(),

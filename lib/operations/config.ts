@@ -12,7 +12,7 @@ import { parseConfig, type Config, type R2Config } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { createS3Client, S3Store } from '../storage/s3-store.ts';
+import { S3Store } from '../storage/s3-store.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -45,7 +45,7 @@ export type Side = 'local' | 'r2';
 export function storeOf(side: Side, config: Config, r2: R2Config | undefined): ObjectStore {
   if (side === 'r2') {
     if (!r2) throw new Error('storeOf("r2") needs the R2 configuration');
-    return new S3Store(createS3Client(r2), r2.bucketName);
+    return new S3Store(r2);
   }
   return new DirectoryStore({ root: config.uploadPath, uploadBaseUrl: `http://localhost:${config.port}` });
 }

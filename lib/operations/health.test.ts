@@ -16,7 +16,7 @@ import { createLogger } from '../logger.ts';
 import { createServices } from '../services.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { createS3Client, S3Store } from '../storage/s3-store.ts';
+import { S3Store } from '../storage/s3-store.ts';
 import { checkHealth, configurationFailure, toPublicHealth, type HealthReport } from './health.ts';
 import { mountTmpfs, remount, tmpfs, unmount } from '../../test/support/tmpfs.ts';
 
@@ -57,7 +57,7 @@ function r2Config(bucket = server.bucket): Config {
   });
 }
 
-const storeOf = (config: Config): ObjectStore => new S3Store(createS3Client(config.r2!), config.r2!.bucketName);
+const storeOf = (config: Config): ObjectStore => new S3Store(config.r2!);
 
 const byName = (report: HealthReport) => Object.fromEntries(report.checks.map((check) => [check.name, check]));
 
@@ -112,6 +112,7 @@ describe('checkHealth', () => {
       get: never,
       head: never,
       delete: never,
+      copy: never,
       presignUpload: never,
       list: () => ({ [Symbol.asyncIterator]: () => ({ next: never }) }),
     };

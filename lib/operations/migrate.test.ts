@@ -10,10 +10,15 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
+import { wrapStore } from '../../test/support/wrap-store.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
-import { PUBLISHED_CACHE_CONTROL, type ObjectStore } from '../storage/object-store.ts';
-import { createS3Client, S3Store } from '../storage/s3-store.ts';
+import { type ObjectStore } from '../storage/object-store.ts';
+import { createS3Client } from '../storage/s3-client.ts';
+import { S3Store } from '../storage/s3-store.ts';
 import { contentTypeOf, migrate, type MigrationProgress } from './migrate.ts';
+
+/** Cache-Control of published files with the default CACHE_MAX_AGE_SECONDS. */
+const PUBLISHED_CACHE = 'public, max-age=300';
 
 let server: S3TestServer;
 let client: S3Client;
@@ -24,7 +29,7 @@ let local: DirectoryStore;
 beforeAll(async () => {
   server = await startS3Server();
   client = createS3Client(server.r2Config);
-  bucket = new S3Store(client, server.bucket);
+  bucket = new S3Store(server.r2Config, client);
 });
 
 afterAll(async () => {
@@ -78,23 +83,11 @@ async function expectSameBytes(store: ObjectStore, files: Map<string, Buffer>): 
   }
 }
 
-/** `store` with some of its methods replaced. */
-function wrap(store: ObjectStore, overrides: Partial<ObjectStore>): ObjectStore {
-  return {
-    put: (key, body, putOptions) => store.put(key, body, putOptions),
-    get: (key) => store.get(key),
-    head: (key) => store.head(key),
-    delete: (keys) => store.delete(keys),
-    list: (prefix) => store.list(prefix),
-    presignUpload: (key, presignOptions) => store.presignUpload(key, presignOptions),
-    ...overrides,
-  };
-}
 
 /** A store whose puts fail once `allowed` of them have succeeded (a connection that drops mid-migration). */
 function failingAfter(store: ObjectStore, allowed: number): ObjectStore {
   let puts = 0;
-  return wrap(store, {
+  return wrapStore(store, {
     put: async (key, body, putOptions) => {
       if (puts >= allowed) throw new Error('connection reset by peer');
       puts++;
@@ -109,10 +102,10 @@ describe('migrate local -> r2', () => {
   it('copies 200 poses to the bucket byte for byte, with Content-Type and Cache-Control, and nothing else', async () => {
     const files = await seed(local, 200);
     await local.put('staging/gen_00/pose_0/0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11', Buffer.from('staged'), { contentType: 'image/png' });
-    await local.put('rejections/gen_00/pose_1.json', Buffer.from('{"reason":"not_an_image"}'), { contentType: 'application/json' });
+    await local.put('locks/gen_00/pose_1.json', Buffer.from('{}'), { contentType: 'application/json' });
     const progress: MigrationProgress[] = [];
 
-    const result = await migrate({ ...options(local, bucket), onProgress: (p) => progress.push(p) });
+    const result = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket), onProgress: (p) => progress.push(p) });
 
     const bytes = [...files.values()].reduce((sum, body) => sum + body.length, 0);
     expect(result.total).toEqual({ files: 400, bytes });
@@ -125,7 +118,7 @@ describe('migrate local -> r2', () => {
 
     const head = await client.send(new HeadObjectCommand({ Bucket: server.bucket, Key: 'poses/gen_03/pose_61_thumb.png' }));
     expect(head.ContentType).toBe('image/png');
-    expect(head.CacheControl).toBe(PUBLISHED_CACHE_CONTROL);
+    expect(head.CacheControl).toBe(PUBLISHED_CACHE);
 
     // Progress: totals known first, then one update per object, ending at the totals.
     expect(progress[0]).toMatchObject({ total: { files: 400, bytes }, done: { files: 0, bytes: 0 } });
@@ -133,7 +126,7 @@ describe('migrate local -> r2', () => {
     expect(progress.at(-1)).toMatchObject({ done: { files: 400, bytes }, copied: { files: 400, bytes } });
 
     // Run again: everything is there with the same size and MD5 (the bucket's ETag), nothing is copied.
-    const again = await migrate(options(local, bucket));
+    const again = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket) });
     expect(again.copied.files).toBe(0);
     expect(again.skipped).toEqual({ files: 400, bytes });
   });
@@ -142,14 +135,14 @@ describe('migrate local -> r2', () => {
     const files = await seed(local, 40);
     const flaky = failingAfter(bucket, 30);
 
-    const first = await migrate({ ...options(local, flaky), concurrency: 4 });
+    const first = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, flaky), concurrency: 4 });
     expect(first.copied.files).toBe(30);
     expect(first.failed.files).toBe(50);
     expect(first.failures).toHaveLength(50);
     expect(first.failures[0]?.reason).toBe('connection reset by peer');
     expect(await keysOf(bucket, '')).toHaveLength(30);
 
-    const second = await migrate(options(local, bucket));
+    const second = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket) });
     expect(second.skipped.files).toBe(30);
     expect(second.copied.files).toBe(50);
     expect(second.failed.files).toBe(0);
@@ -160,7 +153,7 @@ describe('migrate local -> r2', () => {
     const files = await seed(local, 40);
     const controller = new AbortController();
 
-    const first = await migrate({
+    const first = await migrate({ cacheControl: PUBLISHED_CACHE,
       ...options(local, bucket),
       concurrency: 4,
       signal: controller.signal,
@@ -172,7 +165,7 @@ describe('migrate local -> r2', () => {
     expect(first.copied.files).toBeLessThanOrEqual(28); // at most the 3 other copies in flight
     expect(await keysOf(bucket, '')).toHaveLength(first.copied.files);
 
-    const second = await migrate(options(local, bucket));
+    const second = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket) });
     expect(second.aborted).toBe(false);
     expect(second.skipped.files).toBe(first.copied.files);
     expect(second.copied.files).toBe(80 - first.copied.files);
@@ -181,14 +174,14 @@ describe('migrate local -> r2', () => {
 
   it('copies again an object whose bytes changed though its size did not (MD5 differs)', async () => {
     const files = await seed(local, 5);
-    await migrate(options(local, bucket));
+    await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket) });
     const key = 'poses/gen_00/pose_3.png';
     const changed = Buffer.from(files.get(key)!);
     changed[changed.length - 20] = changed[changed.length - 20]! ^ 0xff;
     await writeFile(path.join(root, key), changed);
     files.set(key, changed);
 
-    const result = await migrate(options(local, bucket));
+    const result = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket) });
     expect(result.copied.files).toBe(1);
     expect(result.skipped.files).toBe(9);
     await expectSameBytes(bucket, files);
@@ -196,7 +189,7 @@ describe('migrate local -> r2', () => {
 
   it('--dry-run compares and counts, and writes nothing', async () => {
     const files = await seed(local, 10);
-    const dry = await migrate({ ...options(local, bucket), dryRun: true });
+    const dry = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket), dryRun: true });
     expect(dry.dryRun).toBe(true);
     expect(dry.copied.files).toBe(20); // would copy
     expect(await keysOf(bucket, '')).toEqual([]);
@@ -204,7 +197,7 @@ describe('migrate local -> r2', () => {
     // Half there already: the dry run sees which.
     const half = [...files].slice(0, 10);
     for (const [key, body] of half) await bucket.put(key, body, { contentType: 'image/png' });
-    const partial = await migrate({ ...options(local, bucket), dryRun: true });
+    const partial = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket), dryRun: true });
     expect(partial.skipped.files).toBe(10);
     expect(partial.copied.files).toBe(10);
     expect(await keysOf(bucket, '')).toHaveLength(10);
@@ -212,16 +205,16 @@ describe('migrate local -> r2', () => {
 
   it('--verify reads every copy back: equal copies count as verified, a copy that differs fails', async () => {
     const files = await seed(local, 5);
-    const good = await migrate({ ...options(local, bucket), verify: true });
+    const good = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket), verify: true });
     expect(good.verified.files).toBe(10);
     expect(good.failed.files).toBe(0);
 
     await bucket.delete(await keysOf(bucket, ''));
-    const corrupting = wrap(bucket, {
+    const corrupting = wrapStore(bucket, {
       put: (key, body, putOptions) =>
         bucket.put(key, key.endsWith('pose_2.png') ? Buffer.concat([Buffer.from(body), Buffer.from('!')]) : body, putOptions),
     });
-    const bad = await migrate({ ...options(local, corrupting), verify: true });
+    const bad = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, corrupting), verify: true });
     expect(bad.verified.files).toBe(9);
     expect(bad.failed.files).toBe(1);
     expect(bad.failures).toEqual([
@@ -234,7 +227,7 @@ describe('migrate local -> r2', () => {
     await seed(local, 30);
     let inFlight = 0;
     let most = 0;
-    const counting = wrap(bucket, {
+    const counting = wrapStore(bucket, {
       put: async (key, body, putOptions) => {
         most = Math.max(most, ++inFlight);
         try {
@@ -245,27 +238,27 @@ describe('migrate local -> r2', () => {
         }
       },
     });
-    const result = await migrate({ ...options(local, counting), concurrency: 3 });
+    const result = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, counting), concurrency: 3 });
     expect(result.copied.files).toBe(60);
     expect(most).toBe(3);
   });
 
   it('fails before copying anything when the target bucket does not exist', async () => {
     await seed(local, 2);
-    const missing = new S3Store(client, 'no-such-bucket');
-    await expect(migrate(options(local, missing))).rejects.toThrow(/NoSuchBucket/);
+    const missing = new S3Store({ ...server.r2Config, bucketName: 'no-such-bucket' }, client);
+    await expect(migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, missing) })).rejects.toThrow(/NoSuchBucket/);
   });
 
   it('refuses a concurrency outside 1-64', async () => {
-    await expect(migrate({ ...options(local, bucket), concurrency: 0 })).rejects.toThrow(RangeError);
-    await expect(migrate({ ...options(local, bucket), concurrency: 65 })).rejects.toThrow(RangeError);
+    await expect(migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket), concurrency: 0 })).rejects.toThrow(RangeError);
+    await expect(migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket), concurrency: 65 })).rejects.toThrow(RangeError);
   });
 });
 
 describe('migrate r2 -> local', () => {
   it('copies the bucket into the directory; a second run hashes the files (no ETag) and skips them', async () => {
     const files = await seed(bucket, 15);
-    const first = await migrate({ source: bucket, target: local, from: 'r2', to: 'local', verify: true });
+    const first = await migrate({ cacheControl: PUBLISHED_CACHE, source: bucket, target: local, from: 'r2', to: 'local', verify: true });
     expect(first.copied.files).toBe(30);
     expect(first.verified).toEqual(first.copied);
     await expectSameBytes(local, files);
@@ -275,7 +268,7 @@ describe('migrate r2 -> local', () => {
     changed[changed.length - 20] = changed[changed.length - 20]! ^ 0x01;
     await writeFile(path.join(root, key), changed); // same size, other bytes: the bucket's copy wins again
 
-    const second = await migrate({ source: bucket, target: local, from: 'r2', to: 'local' });
+    const second = await migrate({ cacheControl: PUBLISHED_CACHE, source: bucket, target: local, from: 'r2', to: 'local' });
     expect(second.skipped.files).toBe(29);
     expect(second.copied.files).toBe(1);
     await expectSameBytes(local, files);

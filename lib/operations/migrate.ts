@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { PUBLIC_PREFIX } from '../layout.ts';
 import type { Logger } from '../logger.ts';
-import { PUBLISHED_CACHE_CONTROL, type ObjectInfo, type ObjectStore } from '../storage/object-store.ts';
+import type { ObjectInfo, ObjectStore } from '../storage/object-store.ts';
 import { forEachConcurrent } from './concurrency.ts';
 
 export const DEFAULT_MIGRATE_CONCURRENCY = 8;
@@ -23,6 +23,8 @@ export const MAX_LISTED_FAILURES = 1000;
 export interface MigrateOptions {
   source: ObjectStore;
   target: ObjectStore;
+  /** Cache-Control of the copies (the service's, from CACHE_MAX_AGE_SECONDS). */
+  cacheControl: string;
   /** Names of the two sides for logs ("local", "r2"). */
   from: string;
   to: string;
@@ -210,7 +212,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
       }
       const bytes = body!;
       if (!dryRun) {
-        await target.put(object.key, bytes, { contentType: contentTypeOf(object.key), cacheControl: PUBLISHED_CACHE_CONTROL });
+        await target.put(object.key, bytes, { contentType: contentTypeOf(object.key), cacheControl: options.cacheControl });
         if (verify) {
           const copy = await target.get(object.key);
           if (!copy) throw new Error('verification failed: the copy cannot be read back');

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { createS3Client, S3Store } from '../storage/s3-store.ts';
+import { S3Store } from '../storage/s3-store.ts';
 import { measureUsage, publishedKind } from './usage.ts';
 
 let server: S3TestServer;
@@ -29,7 +29,7 @@ const FILES: readonly [string, number][] = [
   ['poses/gen_b/p9_thumb.png', 90], // an orphan thumbnail: no pose
   ['staging/gen_b/p4/0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11', 4000],
   ['staging/gen_c/p5/1b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11', 5000],
-  ['rejections/gen_c/p6.json', 60],
+  ['records/gen_c/p6.json', 60],
   ['health/leftover', 7],
 ];
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
   server = await startS3Server();
   root = await mkdtemp(path.join(os.tmpdir(), 'usage-'));
   stores.local = new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' });
-  stores.r2 = new S3Store(createS3Client(server.r2Config), server.bucket);
+  stores.r2 = new S3Store(server.r2Config);
   for (const store of Object.values(stores)) {
     for (const [key, size] of FILES) await store.put(key, bytes(size), PNG);
   }
@@ -62,13 +62,13 @@ describe.each(['local', 'r2'] as const)('measureUsage in %s mode', (mode) => {
       areas: {
         poses: { files: 6, bytes: 6490 },
         staging: { files: 2, bytes: 9000 },
-        rejections: { files: 1, bytes: 60 },
+        records: { files: 1, bytes: 60 },
         other: { files: 1, bytes: 7 },
       },
     });
   });
 
-  it('counts per generation, across poses/, staging/ and rejections/', async () => {
+  it('counts per generation, across poses/, staging/ and records/', async () => {
     const report = await measureUsage(stores[mode], { byGeneration: true });
     expect(report.generations?.map(({ newest: _, ...counts }) => counts)).toEqual([
       { generationId: 'gen_a', poses: 2, files: 3, bytes: 3100 },

@@ -1,5 +1,5 @@
 /**
- * `pose-storage usage`: files, bytes and poses in the store, by area (poses/, staging/, rejections/, other)
+ * `pose-storage usage`: files, bytes and poses in the store, by area (poses/, staging/, records/, other)
  * and optionally by generation. One listing of the whole store, page by page: no key is kept, only counters
  * (per area, and per generation when asked).
  *
@@ -9,8 +9,8 @@
 import { ID_PATTERN } from '../layout.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 
-export type Area = 'poses' | 'staging' | 'rejections' | 'other';
-export const AREAS: readonly Area[] = ['poses', 'staging', 'rejections', 'other'];
+export type Area = 'poses' | 'staging' | 'records' | 'other';
+export const AREAS: readonly Area[] = ['poses', 'staging', 'records', 'other'];
 
 export interface UsageCounts {
   files: number;
@@ -29,7 +29,7 @@ export interface UsageReport extends UsageCounts {
   poses: number;
   thumbnails: number;
   areas: Record<Area, UsageCounts>;
-  /** With `byGeneration`: every generation (of poses/, staging/ or rejections/), sorted by id. */
+  /** With `byGeneration`: every generation (of poses/, staging/ or records/), sorted by id. */
   generations?: GenerationUsage[];
 }
 
@@ -50,7 +50,7 @@ function areaOf(key: string): Area {
   const first = key.slice(0, key.indexOf('/') + 1);
   if (first === 'poses/') return 'poses';
   if (first === 'staging/') return 'staging';
-  if (first === 'rejections/') return 'rejections';
+  if (first === 'records/') return 'records';
   return 'other';
 }
 

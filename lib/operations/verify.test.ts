@@ -11,7 +11,7 @@ import { startS3Server, type S3TestServer } from '../../test/support/s3-server.t
 import { renderPose } from '../pose-image.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { createS3Client, S3Store } from '../storage/s3-store.ts';
+import { S3Store } from '../storage/s3-store.ts';
 import { stagingMaxAgeMs, thumbnailProblem, verifyStore, type Finding, type VerifyOptions } from './verify.ts';
 
 const MAX_PIXELS = 50_000_000;
@@ -27,7 +27,7 @@ let local: DirectoryStore;
 
 beforeAll(async () => {
   server = await startS3Server();
-  bucket = new S3Store(createS3Client(server.r2Config), server.bucket);
+  bucket = new S3Store(server.r2Config);
 });
 
 afterAll(async () => {
@@ -78,7 +78,7 @@ async function plant(store: ObjectStore): Promise<Map<string, Buffer>> {
   await put('poses/gen_3/ok_thumb.png', (await renderPose(healthy, { maxInputPixels: MAX_PIXELS })).thumbnail);
   await put(STALE, Buffer.from('an upload nobody processed'));
   await put(FRESH, Buffer.from('an upload being processed'));
-  await store.put('rejections/gen_1/p7.json', Buffer.from(JSON.stringify({ reason: 'not_an_image', message: 'no' })), {
+  await store.put('records/gen_1/p7.json', Buffer.from(JSON.stringify({ status: 'rejected', upload: { key: 'save', etag: 'e', uploadedAt: '2026-01-01T00:00:00.000Z' }, reason: 'not_an_image', message: 'no', rejectedAt: '2026-01-01T00:00:00.000Z' })), {
     contentType: 'application/json',
   });
   return images;
@@ -93,13 +93,14 @@ const EXPECTED_FINDINGS = (repaired: boolean) => [
   ['broken_thumbnail', 'poses/gen_1/p5_thumb.png', true, repaired],
   ['orphan_thumbnail', 'poses/gen_2/q1_thumb.png', true, repaired],
   ['stale_staging', STALE, true, repaired],
-  ['rejection_record', 'rejections/gen_1/p7.json', false, false],
+  ['rejection_record', 'records/gen_1/p7.json', false, false],
 ];
 
 async function run(store: ObjectStore, options: Partial<VerifyOptions> = {}) {
   const findings: Finding[] = [];
   const result = await verifyStore({
     store,
+    cacheControl: 'public, max-age=300',
     maxInputPixels: MAX_PIXELS,
     stagingMaxAgeMs: MAX_AGE,
     onFinding: (finding) => findings.push(finding),
@@ -120,7 +121,7 @@ async function expectRepaired(store: ObjectStore, images: Map<string, Buffer>): 
   expect(await store.head('poses/gen_2/z_thumb_thumb.png')).toBeDefined();
   expect(await store.head(STALE)).toBeUndefined();
   expect(await store.head(FRESH)).toBeDefined();
-  expect(await store.head('rejections/gen_1/p7.json')).toBeDefined();
+  expect(await store.head('records/gen_1/p7.json')).toBeDefined();
 }
 
 describe('verify in local mode', () => {
@@ -152,7 +153,7 @@ describe('verify in local mode', () => {
     await expectRepaired(local, images);
 
     const after = await run(local);
-    expect(summary(after.findings)).toEqual([['rejection_record', 'rejections/gen_1/p7.json', false, false]]);
+    expect(summary(after.findings)).toEqual([['rejection_record', 'records/gen_1/p7.json', false, false]]);
     expect(after.result.problems).toBe(0);
   });
 

@@ -16,11 +16,12 @@
  * counts as the thumbnail of X when `X.png` exists, as the image of pose `X_thumb` when `X_thumb_thumb.png`
  * exists, and as an orphan thumbnail otherwise.
  */
-import { PUBLIC_PREFIX, REJECTIONS_PREFIX, STAGING_PREFIX } from '../layout.ts';
+import { PUBLIC_PREFIX, RECORDS_PREFIX, STAGING_PREFIX } from '../layout.ts';
 import { sniffFormat } from '../image-format.ts';
+import { parseJson } from '../json.ts';
 import type { Logger } from '../logger.ts';
 import { renderPose, THUMBNAIL_SIZE } from '../pose-image.ts';
-import { PUBLISHED_CACHE_CONTROL, type ObjectInfo, type ObjectStore } from '../storage/object-store.ts';
+import type { ObjectInfo, ObjectStore } from '../storage/object-store.ts';
 import { forEachConcurrent } from './concurrency.ts';
 
 export type FindingKind = 'missing_thumbnail' | 'broken_thumbnail' | 'orphan_thumbnail' | 'stale_staging' | 'rejection_record';
@@ -46,6 +47,8 @@ export interface Finding {
 
 export interface VerifyOptions {
   store: ObjectStore;
+  /** Cache-Control of repaired thumbnails (the service's, from CACHE_MAX_AGE_SECONDS). */
+  cacheControl: string;
   /** MAX_INPUT_PIXELS: the largest image decoded (thumbnails and images alike). */
   maxInputPixels: number;
   /** Staging objects older than this are stale (see stagingMaxAgeMs). */
@@ -166,7 +169,7 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     } catch (error) {
       throw new Error(`the image cannot be rendered: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    await store.put(thumbnail, rendered.thumbnail, { contentType: 'image/png', cacheControl: PUBLISHED_CACHE_CONTROL });
+    await store.put(thumbnail, rendered.thumbnail, { contentType: 'image/png', cacheControl: options.cacheControl });
   };
 
   for await (const { generationId, files } of publishedGenerations(store)) {
@@ -238,9 +241,11 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     );
   }
 
-  for await (const object of store.list(REJECTIONS_PREFIX)) {
+  for await (const object of store.list(RECORDS_PREFIX)) {
+    const detail = await rejectionDetail(store, object.key);
+    if (detail === undefined) continue;
     result.checked.rejectionRecords++;
-    record({ kind: 'rejection_record', key: object.key, detail: await rejectionDetail(store, object.key), problem: false, repaired: false });
+    record({ kind: 'rejection_record', key: object.key, detail, problem: false, repaired: false });
   }
 
   logger?.[result.unrepaired > 0 ? 'warn' : 'info'](`[Storage] Verify finished: ${result.problems} problem(s), ${result.unrepaired} left`, {
@@ -253,13 +258,10 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
   return result;
 }
 
-/** "rejected: not_an_image" from the record, when it can be read. */
-async function rejectionDetail(store: ObjectStore, key: string): Promise<string> {
-  try {
-    const stored = await store.get(key);
-    const reason = stored && (JSON.parse(stored.body.toString('utf8')) as { reason?: unknown }).reason;
-    return typeof reason === 'string' && /^[a-z_]{1,40}$/.test(reason) ? `upload rejected: ${reason}` : 'upload rejected';
-  } catch {
-    return 'upload rejected';
-  }
+/** "upload rejected: not_an_image" for the record of a rejected pose; undefined for any other record. */
+async function rejectionDetail(store: ObjectStore, key: string): Promise<string | undefined> {
+  const stored = await store.get(key);
+  const record = stored && (parseJson(stored.body.toString('utf8')) as { status?: unknown; reason?: unknown } | undefined);
+  if (record?.status !== 'rejected') return undefined;
+  return typeof record.reason === 'string' && /^[a-z_]{1,40}$/.test(record.reason) ? `upload rejected: ${record.reason}` : 'upload rejected';
 }

@@ -292,7 +292,7 @@ describe('DirectoryStore on a temporary directory', () => {
       const upload = await presign();
       expect(upload.method).toBe('PUT');
       expect(upload.url.startsWith(`${UPLOAD_BASE_URL}/local-uploads/${key}?`)).toBe(true);
-      expect(upload.headers).toEqual({ 'Content-Type': contentType, 'Content-Length': String(contentLength) });
+      expect(upload.headers).toEqual({ 'Content-Type': contentType, 'Content-Length': String(contentLength), 'If-None-Match': '*' });
       expect(upload.expiresAt.toISOString()).toBe('2030-01-01T00:10:00.000Z');
       // Nothing is written by presigning.
       expect(await tree(root)).toEqual([]);

@@ -1,12 +1,31 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { type FileHandle, link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { DiskFullError, InvalidIdError, PermissionDeniedError, PoseStorageError, StoreUnavailableError } from '../errors.ts';
-import type { ObjectInfo, ObjectStore, PresignedUpload, PresignUploadOptions, PutOptions, StoredObject } from './object-store.ts';
+import {
+  DiskFullError,
+  InvalidIdError,
+  ObjectTooLargeError,
+  PermissionDeniedError,
+  PoseStorageError,
+  PreconditionFailedError,
+  StoreUnavailableError,
+} from '../errors.ts';
+import type {
+  CopyOptions,
+  GetOptions,
+  ObjectInfo,
+  ObjectStore,
+  PresignedUpload,
+  PresignUploadOptions,
+  PutOptions,
+  StoredObject,
+  WriteConditions,
+} from './object-store.ts';
 import { signUploadUrl } from './upload-signature.ts';
 
 /** Where half-written files live until they are renamed into place; never listed, never served. */
-const TEMP_DIR = '.tmp';
+export const TEMP_DIR = '.tmp';
 
 const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}$/;
 
@@ -19,11 +38,20 @@ export interface DirectoryStoreOptions {
   uploadSigningKey?: Uint8Array;
 }
 
-/** The local-mode adapter: objects are files under `root`, written atomically (temporary file, then rename). */
+/**
+ * The local-mode adapter: objects are files under `root`, written atomically (temporary file, then rename).
+ *
+ * Conditional writes: create-only (`ifNoneMatch: '*'`) is a hard link of the finished temporary file, which
+ * the kernel refuses when the name exists, so it is atomic across processes. Replace-if-version (`ifMatch`)
+ * compares and renames under a lock held by this process; local mode has one server process, and the
+ * operations tool never writes conditionally.
+ */
 export class DirectoryStore implements ObjectStore {
   readonly root: string;
   readonly uploadSigningKey: Uint8Array;
   readonly #uploadBaseUrl: string;
+  /** Compare-and-rename of one key at a time (ifMatch), by key. */
+  readonly #replacing = new Map<string, Promise<void>>();
 
   constructor(options: DirectoryStoreOptions) {
     this.root = path.resolve(options.root);
@@ -40,21 +68,25 @@ export class DirectoryStore implements ObjectStore {
     return path.join(this.root, ...segments);
   }
 
-  async put(key: string, body: Uint8Array, _options: PutOptions): Promise<void> {
-    const target = this.pathOf(key);
-    await this.writeAtomically(target, async (file) => {
-      await file.writeFile(body);
-    });
+  async put(key: string, body: Uint8Array, options: PutOptions): Promise<void> {
+    await this.writeAtomically(
+      key,
+      async (file) => {
+        await file.writeFile(body);
+      },
+      options,
+    );
   }
 
   /**
-   * Writes through `fill` into a temporary file, syncs it, then renames it to `target`: a crash or a full disk
-   * leaves no partial file behind the published name (and the temporary file is removed).
+   * Writes `key` through `fill` into a temporary file, syncs it, then moves it into place (rename, or a link
+   * for create-only): a crash or a full disk leaves no partial file behind the published name, and the
+   * temporary file is removed.
    */
-  async writeAtomically(target: string, fill: (file: FileHandle) => Promise<void>): Promise<void> {
-    const temp = path.join(this.root, TEMP_DIR, randomUUID());
+  async writeAtomically(key: string, fill: (file: FileHandle) => Promise<void>, conditions: WriteConditions = {}): Promise<void> {
+    const target = this.pathOf(key);
+    const temp = await this.#tempFile();
     try {
-      await makeDirectory(path.dirname(temp));
       const file = await open(temp, 'wx', 0o644);
       try {
         await fill(file);
@@ -62,33 +94,69 @@ export class DirectoryStore implements ObjectStore {
       } finally {
         await file.close();
       }
-      await renameCreatingParent(temp, target);
+      await this.#moveIntoPlace(key, temp, target, conditions);
     } catch (error) {
-      await rm(temp, { force: true }).catch(() => undefined);
       throw fileSystemError(error, target);
+    } finally {
+      await rm(temp, { force: true }).catch(() => undefined);
     }
   }
 
-  async get(key: string): Promise<StoredObject | undefined> {
+  async get(key: string, options: GetOptions = {}): Promise<StoredObject | undefined> {
     const file = this.pathOf(key);
+    let handle: FileHandle;
     try {
-      const [body, info] = await Promise.all([readFile(file), stat(file)]);
-      return { key, body, size: body.length, lastModified: info.mtime };
+      handle = await open(file, 'r');
     } catch (error) {
-      // A directory is no object (as in head): `poses/{generationId}` is a prefix, not a key.
-      if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
+      if (isMissing(error)) return undefined;
       throw fileSystemError(error, file);
+    }
+    try {
+      // The body and its version from one open file: a rename over the name meanwhile cannot mix them.
+      const info = await handle.stat({ bigint: true });
+      if (!info.isFile()) return undefined; // a directory is a prefix, not an object
+      const size = Number(info.size);
+      if (options.maxBytes !== undefined && size > options.maxBytes) throw new ObjectTooLargeError(key, size, options.maxBytes);
+      const body = await handle.readFile();
+      return { ...infoOf(key, info), body };
+    } catch (error) {
+      throw fileSystemError(error, file);
+    } finally {
+      await handle.close();
     }
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     const file = this.pathOf(key);
     try {
-      const info = await stat(file);
-      return info.isFile() ? { key, size: info.size, lastModified: info.mtime } : undefined;
+      const info = await stat(file, { bigint: true });
+      return info.isFile() ? infoOf(key, info) : undefined;
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw fileSystemError(error, file);
+    }
+  }
+
+  /** A hard link: no byte is copied, and the link holds the very version that was checked. */
+  async copy(sourceKey: string, targetKey: string, options: CopyOptions): Promise<void> {
+    const source = this.pathOf(sourceKey);
+    const target = this.pathOf(targetKey);
+    const temp = await this.#tempFile();
+    try {
+      try {
+        await link(source, temp);
+      } catch (error) {
+        if (isMissing(error)) throw new PreconditionFailedError(sourceKey, 'the copy source does not exist');
+        throw error;
+      }
+      if (options.sourceEtag !== undefined && etagOf(await stat(temp, { bigint: true })) !== options.sourceEtag) {
+        throw new PreconditionFailedError(sourceKey, 'the copy source changed since it was read');
+      }
+      await renameCreatingParent(temp, target);
+    } catch (error) {
+      throw fileSystemError(error, target);
+    } finally {
+      await rm(temp, { force: true }).catch(() => undefined);
     }
   }
 
@@ -135,8 +203,7 @@ export class DirectoryStore implements ObjectStore {
         yield* this.#walk(file, `${keyPrefix}${entry.name}/`);
       } else if (entry.isFile()) {
         try {
-          const info = await stat(file);
-          yield { key: `${keyPrefix}${entry.name}`, size: info.size, lastModified: info.mtime };
+          yield infoOf(`${keyPrefix}${entry.name}`, await stat(file, { bigint: true }));
         } catch (error) {
           if (!isMissing(error)) throw fileSystemError(error, file); // deleted while listing: skip it
         }
@@ -156,9 +223,54 @@ export class DirectoryStore implements ObjectStore {
     return {
       url,
       method: 'PUT',
-      headers: { 'Content-Type': options.contentType, 'Content-Length': String(options.contentLength) },
+      headers: { 'Content-Type': options.contentType, 'Content-Length': String(options.contentLength), 'If-None-Match': '*' },
       expiresAt: new Date(expires * 1000),
     };
+  }
+
+  /** A fresh temporary file name (its directory created); the caller removes the file. */
+  async #tempFile(): Promise<string> {
+    const temp = path.join(this.root, TEMP_DIR, randomUUID());
+    await makeDirectory(path.dirname(temp)).catch((error: unknown) => {
+      throw fileSystemError(error, path.dirname(temp));
+    });
+    return temp;
+  }
+
+  async #moveIntoPlace(key: string, temp: string, target: string, conditions: WriteConditions): Promise<void> {
+    if (conditions.ifNoneMatch === '*') {
+      await withParent(target, async () => {
+        try {
+          await link(temp, target);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new PreconditionFailedError(key, 'the object already exists');
+          throw error;
+        }
+      });
+      return;
+    }
+    if (conditions.ifMatch === undefined) return renameCreatingParent(temp, target);
+    const expected = conditions.ifMatch;
+    await this.#exclusively(key, async () => {
+      const current = await stat(target, { bigint: true }).catch((error: unknown) => {
+        if (isMissing(error)) return undefined;
+        throw error;
+      });
+      if (!current || etagOf(current) !== expected) throw new PreconditionFailedError(key, 'the object is not the version expected');
+      await rename(temp, target);
+    });
+  }
+
+  async #exclusively(key: string, run: () => Promise<void>): Promise<void> {
+    const previous = this.#replacing.get(key) ?? Promise.resolve();
+    const current = previous.then(run, run);
+    const settled = current.catch(() => undefined);
+    this.#replacing.set(key, settled);
+    try {
+      await current;
+    } finally {
+      if (this.#replacing.get(key) === settled) this.#replacing.delete(key);
+    }
   }
 
   /** Removes directories emptied by a delete, up to (not including) the top-level area directories. */
@@ -173,31 +285,50 @@ export class DirectoryStore implements ObjectStore {
   }
 }
 
-/**
- * Renames, recreating the target's directory when it is missing: the first write of a generation, or a
- * concurrent delete that removed it as empty between our mkdir and our rename. A delete sweeps the emptied
- * directories once per key it removes (at most four for a pose), so a dozen attempts outlast a few of them.
- */
-const RENAME_ATTEMPTS = 12;
+function infoOf(key: string, info: BigIntStats): ObjectInfo {
+  return { key, size: Number(info.size), lastModified: new Date(Number(info.mtimeMs)), etag: etagOf(info) };
+}
 
-async function renameCreatingParent(from: string, to: string): Promise<void> {
+/**
+ * A file's version: every write makes a new file (temporary file, then rename or link), so a new inode; the
+ * size and the nanosecond mtime tell apart the rare inode number reused after a delete.
+ */
+function etagOf(info: BigIntStats): string {
+  return `${info.ino.toString(16)}-${info.size.toString(16)}-${info.mtimeNs.toString(16)}`;
+}
+
+/**
+ * Runs `move` (a rename or link into `target`), recreating the target's directory when it is missing: the
+ * first write of a generation, or a concurrent delete that removed it as empty between our mkdir and our
+ * move. A delete sweeps the emptied directories once per key it removes, so a dozen attempts outlast it.
+ */
+const MOVE_ATTEMPTS = 12;
+
+async function withParent(target: string, move: () => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await rename(from, to);
+      return await move();
     } catch (error) {
-      if (!isMissing(error) || attempt === RENAME_ATTEMPTS) throw error;
-      await makeDirectory(path.dirname(to));
+      if (!isMissing(error) || attempt === MOVE_ATTEMPTS) throw error;
+      await makeDirectory(path.dirname(target));
     }
   }
 }
 
+const renameCreatingParent = (from: string, to: string): Promise<void> => withParent(to, () => rename(from, to));
+
 /** mkdir -p. Node's recursive mkdir says ENOENT on a read-only file system; a plain mkdir then tells the real cause. */
-async function makeDirectory(directory: string): Promise<void> {
+export async function makeDirectory(directory: string): Promise<void> {
   try {
     await mkdir(directory, { recursive: true });
   } catch (error) {
     if (!isMissing(error)) throw error;
-    await mkdir(directory);
+    // Create the missing ancestors one by one: the first one that cannot be made says why (EROFS, EACCES).
+    const parent = path.dirname(directory);
+    if (parent !== directory) await makeDirectory(parent);
+    await mkdir(directory).catch((retry: unknown) => {
+      if ((retry as NodeJS.ErrnoException).code !== 'EEXIST') throw retry;
+    });
   }
 }
 
@@ -210,6 +341,7 @@ export function fileSystemError(error: unknown, target: string): PoseStorageErro
   if (error instanceof PoseStorageError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return new DiskFullError(target, { cause: error });
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new PermissionDeniedError(target, { cause: error });
+  if (code === 'EROFS') return new PermissionDeniedError(`${target} (read-only file system)`, { cause: error });
+  if (code === 'EACCES' || code === 'EPERM') return new PermissionDeniedError(target, { cause: error });
   return new StoreUnavailableError(`local disk error ${code ?? 'unknown'} on ${target}`, { cause: error });
 }

@@ -8,8 +8,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PermissionDeniedError, StoreUnavailableError } from '../errors.ts';
 import { startS3Server, type S3rverEventRecord, type S3TestServer } from '../../test/support/s3-server.ts';
-import { PUBLISHED_CACHE_CONTROL, type PresignedUpload } from './object-store.ts';
-import { createS3Client, S3Store } from './s3-store.ts';
+import { type PresignedUpload } from './object-store.ts';
+import { createS3Client } from './s3-client.ts';
+import { S3Store } from './s3-store.ts';
+
+/** Cache-Control of published files with the default CACHE_MAX_AGE_SECONDS. */
+const PUBLISHED_CACHE = 'public, max-age=300';
 
 const APP_ORIGIN = 'https://app.example.test';
 
@@ -31,7 +35,7 @@ beforeAll(async () => {
     },
     { step: 'initialize', name: 'recordCommandNames' },
   );
-  store = new S3Store(client, server.bucket);
+  store = new S3Store(server.r2Config, client);
 });
 
 afterAll(async () => {
@@ -84,7 +88,7 @@ describe('S3Store against s3rver', () => {
     const body = bytes(4096);
     const before = Date.now();
 
-    await store.put(key, body, { contentType: 'image/webp', cacheControl: PUBLISHED_CACHE_CONTROL });
+    await store.put(key, body, { contentType: 'image/webp', cacheControl: PUBLISHED_CACHE });
 
     const object = await store.get(key);
     expect(object?.key).toBe(key);
@@ -101,7 +105,7 @@ describe('S3Store against s3rver', () => {
 
     const head = await client.send(new HeadObjectCommand({ Bucket: server.bucket, Key: key }));
     expect(head.ContentType).toBe('image/webp');
-    expect(head.CacheControl).toBe(PUBLISHED_CACHE_CONTROL);
+    expect(head.CacheControl).toBe(PUBLISHED_CACHE);
 
     const [event] = createdEvents(key);
     expect(event?.eventName).toBe('ObjectCreated:Put');
@@ -188,7 +192,7 @@ describe('S3Store against s3rver', () => {
 
       expect(response.status, await response.text()).toBe(200);
       expect(presigned.method).toBe('PUT');
-      expect(presigned.headers).toEqual({ 'Content-Type': 'image/png' });
+      expect(presigned.headers).toEqual({ 'Content-Type': 'image/png', 'Content-Length': '1234', 'If-None-Match': '*' });
       const url = new URL(presigned.url);
       // expiresAt is exactly the signature's time (whole seconds) plus the TTL: when the store stops accepting it.
       const signedAt = Date.parse(url.searchParams.get('X-Amz-Date')!.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
@@ -286,10 +290,12 @@ describe('S3Store against s3rver', () => {
     it('refuses a body longer or shorter than the signed length', async () => {
       const key = freshKey('sized.png');
       const presigned = await presign(key);
+      // The client's own Content-Length (fetch sets it from the body), not the signed one.
+      const { 'Content-Length': _signed, ...headers } = presigned.headers;
 
-      await expectRefused(await upload(presigned, bytes(body.length + 1)), 'SignatureDoesNotMatch', key);
-      await expectRefused(await upload(presigned, bytes(body.length - 1)), 'SignatureDoesNotMatch', key);
-      await expectRefused(await upload(presigned, new Uint8Array(0)), 'SignatureDoesNotMatch', key);
+      await expectRefused(await upload(presigned, bytes(body.length + 1), { headers }), 'SignatureDoesNotMatch', key);
+      await expectRefused(await upload(presigned, bytes(body.length - 1), { headers }), 'SignatureDoesNotMatch', key);
+      await expectRefused(await upload(presigned, new Uint8Array(0), { headers }), 'SignatureDoesNotMatch', key);
     });
 
     it('refuses another Content-Type than the signed one, or none', async () => {
@@ -306,7 +312,7 @@ describe('S3Store against s3rver', () => {
     it('a wrong secret key is a PermissionDeniedError on every operation, and the secret is never in the message', async () => {
       const wrongSecret = 'wrong-SECRET-0123456789abcdef';
       const wrongClient = createS3Client({ ...server.r2Config, secretAccessKey: wrongSecret });
-      const wrong = new S3Store(wrongClient, server.bucket);
+      const wrong = new S3Store(server.r2Config, wrongClient);
       const key = freshKey('exists.png');
       await store.put(key, bytes(5), { contentType: 'image/png' });
       try {
@@ -332,7 +338,7 @@ describe('S3Store against s3rver', () => {
     it('an unknown access key is a PermissionDeniedError', async () => {
       const otherClient = createS3Client({ ...server.r2Config, accessKeyId: 'NOT-A-KEY' });
       try {
-        await expect(new S3Store(otherClient, server.bucket).get(freshKey('k.png'))).rejects.toBeInstanceOf(PermissionDeniedError);
+        await expect(new S3Store(server.r2Config, otherClient).get(freshKey('k.png'))).rejects.toBeInstanceOf(PermissionDeniedError);
       } finally {
         otherClient.destroy();
       }
@@ -349,7 +355,7 @@ describe('S3Store against s3rver', () => {
         maxAttempts: 2,
         requestHandler: { connectionTimeout: 500, requestTimeout: 1000, throwOnRequestTimeout: true },
       });
-      const dead = new S3Store(deadClient, stopped.bucket);
+      const dead = new S3Store(stopped.r2Config, deadClient);
       try {
         const errors = await Promise.all([
           dead.put('k.png', bytes(5), { contentType: 'image/png' }).catch((e: unknown) => e),
@@ -386,7 +392,7 @@ describe('S3Store against s3rver', () => {
       });
       try {
         const started = Date.now();
-        const error = await new S3Store(hungClient, 'poses-test').get('k.png').catch((e: unknown) => e);
+        const error = await new S3Store({ ...server.r2Config, bucketName: 'poses-test' }, hungClient).get('k.png').catch((e: unknown) => e);
         expect(error).toBeInstanceOf(StoreUnavailableError);
         expect((error as Error).cause).toMatchObject({ name: 'TimeoutError' });
         expect(Date.now() - started).toBeLessThan(5000);

@@ -15,13 +15,16 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PermissionDeniedError, StoreUnavailableError } from '../errors.ts';
-import { PUBLISHED_CACHE_CONTROL } from './object-store.ts';
-import { createS3Client, S3Store } from './s3-store.ts';
+import { createS3Client } from './s3-client.ts';
+import { S3Store } from './s3-store.ts';
+
+/** Cache-Control of published files with the default CACHE_MAX_AGE_SECONDS. */
+const PUBLISHED_CACHE = 'public, max-age=300';
 
 const BUCKET = 'poses-unit';
 const SECRET = 'unit-SECRET-access-key-0123456789abcdef';
 
-const client = createS3Client({
+const r2 = {
   accountId: undefined,
   endpoint: 'http://127.0.0.1:9',
   region: 'auto',
@@ -29,9 +32,10 @@ const client = createS3Client({
   secretAccessKey: SECRET,
   bucketName: BUCKET,
   publicUrl: 'https://poses.example.test',
-});
+};
+const client = createS3Client(r2);
 const s3 = mockClient(client);
-const store = new S3Store(client, BUCKET);
+const store = new S3Store(r2, client);
 
 beforeEach(() => {
   s3.reset();
@@ -57,14 +61,14 @@ describe('S3Store (mocked S3 client)', () => {
     s3.on(PutObjectCommand).resolves({});
     const bytes = new Uint8Array([1, 2, 3]);
 
-    await store.put('poses/p1/original.png', bytes, { contentType: 'image/png', cacheControl: PUBLISHED_CACHE_CONTROL });
+    await store.put('poses/p1/original.png', bytes, { contentType: 'image/png', cacheControl: PUBLISHED_CACHE });
 
     expect(s3).toHaveReceivedCommandExactlyOnceWith(PutObjectCommand, {
       Bucket: BUCKET,
       Key: 'poses/p1/original.png',
       Body: bytes,
       ContentType: 'image/png',
-      CacheControl: PUBLISHED_CACHE_CONTROL,
+      CacheControl: PUBLISHED_CACHE,
     });
   });
 
@@ -73,11 +77,12 @@ describe('S3Store (mocked S3 client)', () => {
     s3.on(GetObjectCommand, { Bucket: BUCKET, Key: 'a/b.webp' }).resolves({
       Body: body(new Uint8Array([9, 8, 7, 6])),
       LastModified: lastModified,
+      ETag: '"e1"',
     });
 
     const object = await store.get('a/b.webp');
 
-    expect(object).toEqual({ key: 'a/b.webp', body: Buffer.from([9, 8, 7, 6]), size: 4, lastModified });
+    expect(object).toEqual({ key: 'a/b.webp', body: Buffer.from([9, 8, 7, 6]), size: 4, lastModified, etag: 'e1' });
     expect(Buffer.isBuffer(object?.body)).toBe(true);
   });
 
@@ -89,10 +94,10 @@ describe('S3Store (mocked S3 client)', () => {
 
   it('head returns size and date, and undefined on a 404 NotFound', async () => {
     const lastModified = new Date('2025-05-06T07:08:09Z');
-    s3.on(HeadObjectCommand, { Key: 'there' }).resolves({ ContentLength: 1234, LastModified: lastModified });
+    s3.on(HeadObjectCommand, { Key: 'there' }).resolves({ ContentLength: 1234, LastModified: lastModified, ETag: '"e2"' });
     s3.on(HeadObjectCommand, { Key: 'gone' }).rejects(new NotFound({ message: 'NotFound', $metadata: { httpStatusCode: 404 } }));
 
-    await expect(store.head('there')).resolves.toEqual({ key: 'there', size: 1234, lastModified });
+    await expect(store.head('there')).resolves.toEqual({ key: 'there', size: 1234, lastModified, etag: 'e2' });
     await expect(store.head('gone')).resolves.toBeUndefined();
   });
 
@@ -145,15 +150,15 @@ describe('S3Store (mocked S3 client)', () => {
     const pages: ListObjectsV2CommandOutput[] = [
       {
         Contents: [
-          { Key: 'p/1', Size: 1, LastModified: date },
-          { Key: 'p/2', Size: 2, LastModified: date },
+          { Key: 'p/1', Size: 1, LastModified: date, ETag: '"1"' },
+          { Key: 'p/2', Size: 2, LastModified: date, ETag: '"2"' },
         ],
         IsTruncated: true,
         NextContinuationToken: 'token-1',
         $metadata: {},
       },
-      { Contents: [{ Key: 'p/3', Size: 3, LastModified: date }], IsTruncated: true, NextContinuationToken: 'token-2', $metadata: {} },
-      { Contents: [{ Key: 'p/4', Size: 4, LastModified: date }], IsTruncated: false, $metadata: {} },
+      { Contents: [{ Key: 'p/3', Size: 3, LastModified: date, ETag: '"3"' }], IsTruncated: true, NextContinuationToken: 'token-2', $metadata: {} },
+      { Contents: [{ Key: 'p/4', Size: 4, LastModified: date, ETag: '"4"' }], IsTruncated: false, $metadata: {} },
     ];
     // The paginator reuses (mutates) its input object, so record each request as it is sent.
     const requests: ListObjectsV2CommandInput[] = [];
@@ -164,7 +169,7 @@ describe('S3Store (mocked S3 client)', () => {
 
     const listed = await collect(store.list('p/'));
 
-    expect(listed).toEqual([1, 2, 3, 4].map((n) => ({ key: `p/${n}`, size: n, lastModified: date })));
+    expect(listed).toEqual([1, 2, 3, 4].map((n) => ({ key: `p/${n}`, size: n, lastModified: date, etag: String(n) })));
     expect(requests).toEqual([
       { Bucket: BUCKET, Prefix: 'p/' },
       { Bucket: BUCKET, Prefix: 'p/', ContinuationToken: 'token-1' },

@@ -1,83 +1,105 @@
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  paginateListObjectsV2,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { R2Config } from '../config.ts';
-import { PermissionDeniedError, PoseStorageError, StoreUnavailableError } from '../errors.ts';
-import type { ObjectInfo, ObjectStore, PresignedUpload, PresignUploadOptions, PutOptions, StoredObject } from './object-store.ts';
+import { ObjectTooLargeError, PermissionDeniedError, PoseStorageError, PreconditionFailedError, StoreUnavailableError } from '../errors.ts';
+import type { CopyOptions, GetOptions, ObjectInfo, ObjectStore, PresignedUpload, PresignUploadOptions, PutOptions, StoredObject } from './object-store.ts';
+import { createUploadPresigner } from './s3-presign.ts';
 
 /** DeleteObjects takes at most 1,000 keys a request (S3 and R2 alike). */
 const DELETE_BATCH = 1000;
 
-/** An S3 client for R2 or any S3-compatible endpoint. */
-export function createS3Client(r2: R2Config): S3Client {
-  return new S3Client({
-    region: r2.region,
-    endpoint: r2.endpoint,
-    credentials: { accessKeyId: r2.accessKeyId, secretAccessKey: r2.secretAccessKey },
-    // Path-style works on R2, MinIO and test servers alike; virtual hosts need DNS per bucket.
-    forcePathStyle: true,
-    // The SDK's default CRC32/aws-chunked uploads are not accepted by every S3-compatible store.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 3,
-    // Without throwOnRequestTimeout the SDK only warns, and a hung connection would wait for the Lambda timeout.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true },
-  });
-}
+/** The SDK, loaded on the first request (see s3-client.ts). */
+const sdk = () => import('@aws-sdk/client-s3');
 
-/** The R2 (S3 API) adapter. */
+/**
+ * The R2 (S3 API) adapter. Upload URLs are signed without the SDK; everything else goes through the S3
+ * client, made on first use unless one is given (tests give a mocked one).
+ */
 export class S3Store implements ObjectStore {
-  readonly #client: S3Client;
+  readonly #r2: R2Config;
   readonly #bucket: string;
+  #client: Promise<S3Client> | undefined;
+  readonly #presign: (key: string, options: PresignUploadOptions) => Promise<PresignedUpload>;
 
-  constructor(client: S3Client, bucket: string) {
-    this.#client = client;
-    this.#bucket = bucket;
+  constructor(r2: R2Config, client?: S3Client) {
+    this.#r2 = r2;
+    this.#bucket = r2.bucketName;
+    if (client) this.#client = Promise.resolve(client);
+    this.#presign = createUploadPresigner(r2);
+  }
+
+  #s3(): Promise<S3Client> {
+    this.#client ??= import('./s3-client.ts').then(({ createS3Client }) => createS3Client(this.#r2));
+    return this.#client;
   }
 
   async put(key: string, body: Uint8Array, options: PutOptions): Promise<void> {
+    const [{ PutObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
     await this.#send('put', key, () =>
-      this.#client.send(
+      client.send(
         new PutObjectCommand({
           Bucket: this.#bucket,
           Key: key,
           Body: body,
           ContentType: options.contentType,
           CacheControl: options.cacheControl,
+          IfNoneMatch: options.ifNoneMatch,
+          IfMatch: options.ifMatch === undefined ? undefined : quoted(options.ifMatch),
         }),
       ),
     );
   }
 
-  async get(key: string): Promise<StoredObject | undefined> {
-    const response = await this.#sendOrMissing('get', key, () =>
-      this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key })),
-    );
+  async get(key: string, options: GetOptions = {}): Promise<StoredObject | undefined> {
+    const [{ GetObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
+    const response = await this.#sendOrMissing('get', key, () => client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key })));
     if (!response?.Body) return undefined;
+    const { maxBytes } = options;
+    if (maxBytes !== undefined && response.ContentLength !== undefined && response.ContentLength > maxBytes) {
+      // Headers only: the body is never read.
+      (response.Body as { destroy?: () => void }).destroy?.();
+      throw new ObjectTooLargeError(key, response.ContentLength, maxBytes);
+    }
     const bytes = await response.Body.transformToByteArray();
+    if (maxBytes !== undefined && bytes.length > maxBytes) throw new ObjectTooLargeError(key, bytes.length, maxBytes);
     const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy of up to 25 MB
-    return { key, body, size: body.length, lastModified: response.LastModified ?? new Date(0) };
+    return { key, body, size: body.length, lastModified: response.LastModified ?? new Date(0), etag: unquoted(response.ETag) };
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
-    const response = await this.#sendOrMissing('head', key, () =>
-      this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key })),
-    );
-    return response && withEtag({ key, size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0) }, response.ETag);
+    const [{ HeadObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
+    const response = await this.#sendOrMissing('head', key, () => client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key })));
+    return response && { key, size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0), etag: unquoted(response.ETag) };
+  }
+
+  /** CopyObject: the bytes stay in the store. The metadata is replaced, so the copy gets its own type and caching. */
+  async copy(sourceKey: string, targetKey: string, options: CopyOptions): Promise<void> {
+    const [{ CopyObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
+    try {
+      await client.send(
+        new CopyObjectCommand({
+          Bucket: this.#bucket,
+          Key: targetKey,
+          CopySource: `${this.#bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`,
+          CopySourceIfMatch: options.sourceEtag === undefined ? undefined : quoted(options.sourceEtag),
+          MetadataDirective: 'REPLACE',
+          ContentType: options.contentType,
+          CacheControl: options.cacheControl,
+        }),
+      );
+    } catch (error) {
+      // A missing source is a broken precondition of the copy, like a changed one.
+      if (isMissing(error)) throw new PreconditionFailedError(sourceKey, 'the copy source does not exist', { cause: error });
+      throw await this.#error(error, 'copy', targetKey);
+    }
   }
 
   async delete(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const [{ DeleteObjectsCommand }, client] = await Promise.all([sdk(), this.#s3()]);
     for (let start = 0; start < keys.length; start += DELETE_BATCH) {
       const batch = keys.slice(start, start + DELETE_BATCH);
       const response = await this.#send('delete', batch[0] ?? '', () =>
-        this.#client.send(
+        client.send(
           new DeleteObjectsCommand({
             Bucket: this.#bucket,
             Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
@@ -92,48 +114,29 @@ export class S3Store implements ObjectStore {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    const pages = paginateListObjectsV2({ client: this.#client }, { Bucket: this.#bucket, Prefix: prefix });
+    const [{ paginateListObjectsV2 }, client] = await Promise.all([sdk(), this.#s3()]);
+    const pages = paginateListObjectsV2({ client }, { Bucket: this.#bucket, Prefix: prefix });
     try {
       for await (const page of pages) {
         for (const object of page.Contents ?? []) {
           if (object.Key === undefined) continue;
-          yield withEtag({ key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) }, object.ETag);
+          yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0), etag: unquoted(object.ETag) };
         }
       }
     } catch (error) {
-      throw s3Error(error, 'list', prefix);
+      throw await this.#error(error, 'list', prefix);
     }
   }
 
-  async presignUpload(key: string, options: PresignUploadOptions): Promise<PresignedUpload> {
-    const command = new PutObjectCommand({
-      Bucket: this.#bucket,
-      Key: key,
-      ContentType: options.contentType,
-      ContentLength: options.contentLength,
-    });
-    // Both headers are signed, so the store refuses another type or size (R2 has no POST policy to do it).
-    // Content-Length is signed because the command sets it; the presigner leaves Content-Type unsigned unless
-    // it is listed here. SigV4 dates are whole seconds, so expiry is computed from the truncated time.
-    const signingDate = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const url = await getSignedUrl(this.#client, command, {
-      expiresIn: options.expiresInSeconds,
-      signingDate,
-      signableHeaders: new Set(['content-type']),
-    });
-    return {
-      url,
-      method: 'PUT',
-      headers: { 'Content-Type': options.contentType },
-      expiresAt: new Date(signingDate.getTime() + options.expiresInSeconds * 1000),
-    };
+  presignUpload(key: string, options: PresignUploadOptions): Promise<PresignedUpload> {
+    return this.#presign(key, options);
   }
 
   async #send<T>(operation: string, key: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (error) {
-      throw s3Error(error, operation, key);
+      throw await this.#error(error, operation, key);
     }
   }
 
@@ -143,35 +146,102 @@ export class S3Store implements ObjectStore {
       return await call();
     } catch (error) {
       if (isMissing(error)) return undefined;
-      throw s3Error(error, operation, key);
+      throw await this.#error(error, operation, key);
     }
+  }
+
+  #error(error: unknown, operation: string, key: string): PoseStorageError {
+    return describeS3Failure(error, { operation, key, bucket: this.#bucket, endpoint: this.#r2.endpoint });
   }
 }
 
+const quoted = (etag: string) => `"${etag}"`;
+
 /** S3 quotes its ETags; the digest is what callers compare. */
-function withEtag(info: ObjectInfo, etag: string | undefined): ObjectInfo {
-  return etag ? { ...info, etag: etag.replace(/"/g, '') } : info;
+const unquoted = (etag: string | undefined) => (etag ?? '').replace(/"/g, '');
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  cause?: unknown;
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  return (error as SdkError | null)?.$metadata?.httpStatusCode;
 }
 
 function isMissing(error: unknown): boolean {
-  return (
-    error instanceof S3ServiceException &&
-    (error.name === 'NoSuchKey' || error.name === 'NotFound' || error.$metadata.httpStatusCode === 404) &&
-    error.name !== 'NoSuchBucket'
-  );
+  const name = (error as SdkError | null)?.name;
+  return (name === 'NoSuchKey' || name === 'NotFound' || httpStatusOf(error) === 404) && name !== 'NoSuchBucket';
+}
+
+/** The system error code (ECONNREFUSED, ENOTFOUND, CERT_HAS_EXPIRED...) of a failure or of its causes. */
+function systemCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current && depth < 5; current = (current as SdkError).cause, depth++) {
+    const code = (current as SdkError).code;
+    if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+export interface S3FailureContext {
+  operation: string;
+  key: string;
+  bucket: string;
+  endpoint: string;
 }
 
 /**
- * Maps an SDK failure (after its own retries) to the typed error a caller can act on. Only the error's name
- * and status are kept in the message: SDK messages can echo request details.
+ * Maps an SDK failure (after its own retries) to the typed error a caller can act on, saying what happened
+ * and what to check: the host that did not resolve or answer, the TLS failure, the keys the store refused,
+ * the bucket that does not exist. Only names, codes, hosts and the bucket are quoted: never a secret, and
+ * never the SDK's own message (it can echo request details).
  */
-function s3Error(error: unknown, operation: string, key: string): PoseStorageError {
+export function describeS3Failure(error: unknown, { operation, key, bucket, endpoint }: S3FailureContext): PoseStorageError {
   if (error instanceof PoseStorageError) return error;
-  const name = error instanceof Error ? error.name : 'UnknownError';
-  const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
-  const detail = `${operation} ${key} failed with ${name}${status ? ` (HTTP ${status})` : ''}`;
-  if (status === 403 || name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
-    return new PermissionDeniedError(`${key}: the store refused the credentials (${name})`, { cause: error });
+  const name = (error as SdkError | null)?.name ?? 'UnknownError';
+  const status = httpStatusOf(error);
+  const code = systemCode(error);
+  const url = safeUrl(endpoint);
+  const host = url?.hostname ?? 'the endpoint';
+  const hostPort = url ? `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}` : 'the endpoint';
+  const what = `${operation} ${key}`;
+  const unavailable = (detail: string) => new StoreUnavailableError(`${what} failed: ${detail}`, { cause: error });
+  const refused = (detail: string) => new PermissionDeniedError(`${what}: ${detail}`, { cause: error });
+
+  if (name === 'PreconditionFailed' || status === 412 || name === 'ConditionalRequestConflict' || status === 409) {
+    return new PreconditionFailedError(key, `the condition of the ${operation} did not hold (${name})`, { cause: error });
   }
-  return new StoreUnavailableError(detail, { cause: error });
+  if (name === 'InvalidAccessKeyId') return refused(`the store does not know the access key (InvalidAccessKeyId): check R2_ACCESS_KEY_ID`);
+  if (name === 'SignatureDoesNotMatch') {
+    return refused(`the store refused the request signature (SignatureDoesNotMatch): check R2_SECRET_ACCESS_KEY`);
+  }
+  if (name === 'NoSuchBucket') return unavailable(`bucket "${bucket}" does not exist at ${host} (NoSuchBucket): check R2_BUCKET_NAME and R2_ACCOUNT_ID`);
+  if (status === 401 || status === 403 || name === 'AccessDenied') {
+    return refused(`the store refused access to bucket "${bucket}" (${name}, HTTP ${status ?? 403}): check the API token's permissions for this bucket`);
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return unavailable(`the host ${host} does not resolve (DNS ${code}): check R2_ACCOUNT_ID or R2_ENDPOINT`);
+  if (code === 'ECONNREFUSED') return unavailable(`connection refused by ${hostPort}`);
+  if (code === 'ETIMEDOUT' || name === 'TimeoutError' || name === 'RequestTimeout' || code === 'ECONNABORTED') {
+    return unavailable(`no answer from ${hostPort} in time (${code ?? name})`);
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE') return unavailable(`${hostPort} closed the connection (${code})`);
+  if (code !== undefined && (/^(CERT_|ERR_TLS_|ERR_SSL_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(code) || code.includes('CERT'))) {
+    return unavailable(`TLS error with ${host} (${code})`);
+  }
+  if (code === 'EPROTO' || /wrong version number|ssl/i.test((error as SdkError | null)?.message ?? '')) {
+    return unavailable(`TLS error with ${host} (is R2_ENDPOINT's scheme right?)`);
+  }
+  if (status !== undefined) return unavailable(`the store answered HTTP ${status} (${name})`);
+  return unavailable(`${name}${code ? ` ${code}` : ''}`);
+}
+
+function safeUrl(endpoint: string): URL | undefined {
+  try {
+    return new URL(endpoint);
+  } catch {
+    return undefined;
+  }
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { parseConfig } from '../../lib/config.ts';
 import { sniffFormat } from '../../lib/image-format.ts';
-import { imageKey, rejectionKey, thumbnailKey } from '../../lib/layout.ts';
+import { imageKey, recordKey, thumbnailKey } from '../../lib/layout.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { IMAGE_PNG, renderPose, renderThumbnail, THUMBNAIL_PNG, THUMBNAIL_SIZE } from '../../lib/pose-image.ts';
 import { createServices } from '../../lib/services.ts';
@@ -97,9 +97,9 @@ try {
     await store.put(imageKey(pose), rendered.image, { contentType: 'image/png' });
     await store.put(thumbnailKey(pose), rendered.thumbnail, { contentType: 'image/png' });
   });
-  const storeDelete = await timed(() => store.delete([rejectionKey(pose), stagingKey]), stage);
+  const storeDelete = await timed(() => store.delete([recordKey(pose), stagingKey]), stage);
   const processUpload = await timed(async () => {
-    const status = await services.uploads.processUpload(stagingKey);
+    const status = await services.uploads.processUpload({ key: stagingKey });
     if (status?.status !== 'ready') throw new Error(`processUpload answered ${JSON.stringify(status)}`);
   }, stage);
 

@@ -10,5 +10,5 @@ import { createServices } from '../../lib/services.ts';
 const [uploadPath, key] = process.argv.slice(2);
 const { uploads } = createServices({ config: parseConfig({ UPLOAD_PATH: uploadPath }), logger: createLogger(() => undefined) });
 const started = performance.now();
-const status = await uploads.processUpload(key!);
+const status = await uploads.processUpload({ key: key! });
 console.log(JSON.stringify({ status, ms: Math.round(performance.now() - started), maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }));

@@ -16,6 +16,8 @@ const STATUS_OF: Record<PoseStorageErrorCode, number> = {
   unsupported_type: 415,
   not_found: 404,
   conflict: 409,
+  pose_busy: 503,
+  precondition_failed: 503,
   disk_full: 503,
   permission_denied: 503,
   storage_unavailable: 503,
@@ -33,6 +35,7 @@ export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof PoseStorageError) {
     const status = STATUS_OF[error.code];
+    if (error.code === 'pose_busy') return new HttpError(503, 'pose_busy', error.message, { 'Retry-After': '2' });
     if (status === 503) return new HttpError(503, 'storage_unavailable', 'Storage is unavailable, please retry later', { 'Retry-After': '5' });
     if (status >= 500) return new HttpError(500, 'internal_error', 'Something went wrong on our side');
     return new HttpError(status, error.code, error.message);

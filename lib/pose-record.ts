@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import type { RejectionReason } from './errors.ts';
+import { parseJson } from './json.ts';
+import { recordKey, type PoseRef } from './layout.ts';
+import type { Logger } from './logger.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+
+/**
+ * A pose's record (`records/{generationId}/{poseId}.json`, private): what the pose is now, so that a status
+ * is one read, and which upload made it so, so that an older upload processed late never replaces a newer
+ * one. Written under the pose's lock, after the files it describes.
+ */
+export const REJECTION_REASONS = ['not_an_image', 'unsupported_format', 'too_large', 'corrupt_image'] as const satisfies readonly RejectionReason[];
+
+const uploadRefSchema = z.object({
+  /** The staging key of an upload, or `save` for a pose saved by the library. */
+  key: z.string(),
+  etag: z.string(),
+  uploadedAt: z.iso.datetime(),
+});
+
+export type UploadRef = z.infer<typeof uploadRefSchema>;
+
+const poseRecordSchema = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('ready'),
+    upload: uploadRefSchema,
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    /** Size of the published image. */
+    bytes: z.number().int().nonnegative(),
+    publishedAt: z.iso.datetime(),
+  }),
+  z.object({
+    status: z.literal('rejected'),
+    upload: uploadRefSchema,
+    reason: z.enum(REJECTION_REASONS),
+    message: z.string(),
+    rejectedAt: z.iso.datetime(),
+  }),
+]);
+
+export type PoseRecord = z.infer<typeof poseRecordSchema>;
+
+/** The pose's record; undefined when there is none, or (logged) when it cannot be read as one. */
+export async function readRecord(store: ObjectStore, pose: PoseRef, logger: Logger): Promise<PoseRecord | undefined> {
+  const stored = await store.get(recordKey(pose));
+  if (!stored) return undefined;
+  const parsed = poseRecordSchema.safeParse(parseJson(stored.body.toString('utf8')));
+  if (parsed.success) return parsed.data;
+  logger.warn('[Storage] Ignored an unreadable pose record', { ...pose, key: stored.key });
+  return undefined;
+}
+
+export async function writeRecord(store: ObjectStore, pose: PoseRef, record: PoseRecord): Promise<void> {
+  await store.put(recordKey(pose), Buffer.from(JSON.stringify(record)), { contentType: 'application/json' });
+}
+
+/**
+ * Whether upload `a` is newer than `b`, the upload a record describes. Uploads are ordered by the time their
+ * upload URL was issued (a save by the time it was asked for), to the millisecond, ties broken by key so that
+ * every process decides alike. A second upload to the same URL can only follow the one already settled (the
+ * URL is create-only), so same key, other version means newer.
+ */
+export function isNewerUpload(a: UploadRef, b: UploadRef): boolean {
+  if (a.key === b.key) return a.etag !== b.etag;
+  const [x, y] = [Date.parse(a.uploadedAt), Date.parse(b.uploadedAt)];
+  return x > y || (x === y && a.key > b.key);
+}

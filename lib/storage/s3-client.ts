@@ -1,0 +1,23 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import type { R2Config } from '../config.ts';
+
+/**
+ * An S3 client for R2 or any S3-compatible endpoint. In its own module because the SDK is heavy to load
+ * (~60 ms on a cold start): S3Store imports it on its first request, so a function that only signs upload
+ * URLs never loads it.
+ */
+export function createS3Client(r2: R2Config): S3Client {
+  return new S3Client({
+    region: r2.region,
+    endpoint: r2.endpoint,
+    credentials: { accessKeyId: r2.accessKeyId, secretAccessKey: r2.secretAccessKey },
+    // Path-style works on R2, MinIO and test servers alike; virtual hosts need DNS per bucket.
+    forcePathStyle: true,
+    // The SDK's default CRC32/aws-chunked uploads are not accepted by every S3-compatible store.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+    // Without throwOnRequestTimeout the SDK only warns, and a hung connection would wait for the Lambda timeout.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true },
+  });
+}

@@ -1,12 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import type { Checksum, SourceData } from '@smithy/types';
 import type { R2Config } from '../config.ts';
 import type { PresignedUpload, PresignUploadOptions } from './object-store.ts';
 
 /**
- * Presigned PUTs into an S3-compatible bucket, signed with SigV4 (the SDK's own signer) but without the S3
- * client: signing is pure computation, and the presign function then never loads the SDK.
+ * Presigned PUTs into an S3-compatible bucket, signed by the SDK's own presigner (SigV4) but without the S3
+ * client: signing is pure computation, and the presign function then never loads the SDK (~60 ms).
  *
  * Signed headers: Content-Type and Content-Length (the store refuses another type or size: R2 has no POST
  * policy to do it) and `If-None-Match: *` (create only: a second PUT to the URL fails while the object exists,
@@ -46,13 +46,10 @@ function bytesOf(data: SourceData): Uint8Array | string {
 export type S3Signing = Pick<R2Config, 'endpoint' | 'region' | 'accessKeyId' | 'secretAccessKey' | 'bucketName'>;
 
 export function createUploadPresigner(r2: S3Signing): (key: string, options: PresignUploadOptions) => Promise<PresignedUpload> {
-  const signer = new SignatureV4({
-    service: 's3',
+  const signer = new S3RequestPresigner({
     region: r2.region,
     credentials: { accessKeyId: r2.accessKeyId, secretAccessKey: r2.secretAccessKey },
     sha256: Sha256,
-    // S3 keys are signed as sent, not double-encoded.
-    uriEscapePath: false,
   });
   const endpoint = new URL(r2.endpoint);
   const basePath = endpoint.pathname.replace(/\/+$/, '');
@@ -79,10 +76,10 @@ export function createUploadPresigner(r2: S3Signing): (key: string, options: Pre
           'content-type': headers['Content-Type'],
           'content-length': headers['Content-Length'],
           'if-none-match': '*',
-          'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
         },
       },
-      { expiresIn: options.expiresInSeconds, signingDate },
+      // The presigner leaves Content-Type unsigned unless asked.
+      { expiresIn: options.expiresInSeconds, signingDate, signableHeaders: new Set(['content-type']) },
     );
     const url = new URL(`${endpoint.protocol}//${endpoint.host}${signed.path}`);
     for (const [name, value] of Object.entries(signed.query ?? {})) {

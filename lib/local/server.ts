@@ -137,7 +137,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     }
     const handler = apiHandler(pathname, request.method ?? 'GET');
     if (handler) return invoke(handler, request, response, requestUrl);
-    if (await servePage(request, response, pathname, url)) return;
+    if (await servePage(request, response, pathname, { serverOrigin: url, uploadMaxBytes: config.uploadMaxBytes })) return;
     sendResult(response, errorResult(404, 'not_found', 'There is nothing at this path'));
   }
 

@@ -134,6 +134,13 @@ export interface PoseStatusBody {
   imageUrl?: string;
   thumbnailUrl?: string;
   reason?: string;
+  /** A rejection's sentence for people. */
+  message?: string;
+  /** A ready pose's image: size, and a version that changes with each publication. */
+  width?: number;
+  height?: number;
+  bytes?: number;
+  version?: string;
 }
 
 /** Polls `GET /poses/{g}/{p}` until its status is one of `until`; returns the last body. */

@@ -1,21 +1,31 @@
 /**
  * Restart recovery and shutdown of local mode: uploads staged by a server that died are processed at the next
  * start, half-written files are cleaned, a SIGKILLed `npm run dev` (lib/cli/dev.ts as a child process) loses
- * nothing, and SIGTERM lets an in-flight upload finish and exits 0, never leaving anything half published.
+ * nothing, and SIGTERM lets an in-flight upload finish and exits 0, never leaving anything half published; requests
+ * that never finish are cut off at the shutdown deadline.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseStagingKey } from '../lib/layout.ts';
+import { SHUTDOWN_TIMEOUT_MS } from '../lib/local/server.ts';
+import { killDevProcesses, openConnection, startDev, startPut } from './support/dev-process.ts';
 import { testImage } from './support/images.ts';
-import { asBody, listFiles, makePng, makeTempRoot, rawRequest, startTestServer, waitFor, waitForStatus, type TestServer } from './support/local-server.ts';
-
-const REPO_ROOT = new URL('../', import.meta.url).pathname;
-const NODE = path.join(REPO_ROOT, 'node_modules/.bin/node');
+import {
+  asBody,
+  listFiles,
+  makePng,
+  makeTempRoot,
+  presignUpload,
+  rawRequest,
+  startTestServer,
+  waitFor,
+  waitForStatus,
+  type TestServer,
+} from './support/local-server.ts';
 
 /** Checks what must hold at any moment: no thumbnail without its image, and every published file a whole PNG. */
 async function expectNothingHalfPublished(dir: string): Promise<string[]> {
@@ -102,107 +112,47 @@ describe('restart of the in-process server on a used directory', () => {
   });
 });
 
-/** `npm run dev` as a child process (lib/cli/dev.ts), on a port picked here, without the test's environment. */
-interface DevServer {
-  child: ChildProcess;
-  url: string;
-  port: number;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
-const children = new Set<ChildProcess>();
-
-async function startDev(dir: string): Promise<DevServer> {
-  for (let attempt = 1; ; attempt++) {
+describe('close() of the in-process server with clients that never finish', () => {
+  it('closes stalled and idle connections at the shutdown deadline, keeps no partial upload, and queues nothing', async () => {
+    const server = await startTestServer({ shutdownTimeoutMs: 300 });
     try {
-      return await startDevOnce(dir, await freePort());
-    } catch (error) {
-      // Another process may take the port between freePort() and the child's listen.
-      if (attempt === 3 || !String(error).includes('EADDRINUSE')) throw error;
+      const { dir, port, url, logs } = server;
+      const png = await makePng(400, 300);
+      const ticket = await presignUpload(url, { generationId: 'gen-stall', poseId: 'p' }, png.length);
+      // Headers never finished...
+      const headersOnly = await openConnection(port);
+      headersOnly.socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
+      // ...a body that stops halfway (its temporary file exists)...
+      const slowBody = await startPut(port, ticket, png.subarray(0, png.length / 2));
+      await waitFor(async () => (await listFiles(path.join(dir, '.tmp'))).length === 1, 5_000, 'the upload to be streaming to disk');
+      // ...and a kept-alive connection that is idle after its answer.
+      const idle = await openConnection(port);
+      idle.socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      await waitFor(() => idle.socket.bytesRead > 0, 5_000, 'the idle connection to be answered');
+
+      await server.close();
+      const [headersAnswer, bodyAnswer, idleAnswer] = await Promise.all([headersOnly.response, slowBody.response, idle.response]);
+      expect(headersAnswer).toBe(''); // cut off, never answered
+      expect(bodyAnswer).toBe('');
+      expect(idleAnswer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(logs.some((entry) => entry.message.startsWith('[Storage] Stopping: the shutdown deadline passed with 1 request(s) unanswered'))).toBe(true);
+      // The cut-off upload was discarded, never staged.
+      expect(await listFiles(dir)).toEqual([]);
+      expect(server.server.events.size).toBe(0);
+    } finally {
+      await server.stop();
     }
-  }
-}
-
-async function startDevOnce(dir: string, port: number): Promise<DevServer> {
-  const child = spawn(NODE, ['lib/cli/dev.ts'], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', UPLOAD_PATH: dir, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  children.add(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  const url = `http://localhost:${port}`;
-  await Promise.race([
-    waitFor(() => output.includes(`pose-storage is running: open ${url}/`), 15_000, `dev server start (output: ${output})`),
-    exited.then(({ code }) => {
-      throw new Error(`dev server exited with ${code} before it started:\n${output}`);
-    }),
-  ]);
-  return { child, url, port, output: () => output, exited };
-}
-
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
 });
 
-interface Ticket {
-  uploadUrl: string;
-  headers: Record<string, string>;
-}
-
-async function presign(url: string, pose: { generationId: string; poseId: string }, contentType: string, contentLength: number): Promise<Ticket> {
-  const response = await fetch(`${url}/uploads`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ ...pose, contentType, contentLength }),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as Ticket;
-}
-
-/**
- * Starts a PUT by hand, as a keep-alive client (fetch, browsers) would: the headers and `firstBytes` of the body;
- * the rest is the caller's to send (or not). `response` resolves with all the server sent once it closes.
- */
-async function startPut(port: number, ticket: Ticket, firstBytes: Uint8Array): Promise<{ socket: Socket; response: Promise<string> }> {
-  const url = new URL(ticket.uploadUrl);
-  const socket = connect(port, '127.0.0.1');
-  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  let received = '';
-  const response = new Promise<string>((resolve) => {
-    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve(received));
-  });
-  const headers = Object.entries(ticket.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.write(`PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}Connection: keep-alive\r\n\r\n`);
-  socket.write(firstBytes);
-  return { socket, response };
-}
+afterAll(killDevProcesses);
 
 describe('npm run dev (lib/cli/dev.ts) killed and stopped', () => {
   let base: string;
   let dir: string;
 
   afterEach(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    killDevProcesses();
     await rm(base, { recursive: true, force: true });
   });
 
@@ -211,7 +161,7 @@ describe('npm run dev (lib/cli/dev.ts) killed and stopped', () => {
     const { bytes: jpeg } = await testImage('photoJpeg2048');
     const pose = { generationId: 'gen-kill', poseId: 'pose-1' };
     const first = await startDev(dir);
-    const ticket = await presign(first.url, pose, 'image/jpeg', jpeg.length);
+    const ticket = await presignUpload(first.url, pose, jpeg.length, 'image/jpeg');
     const put = await fetch(ticket.uploadUrl, { method: 'PUT', headers: ticket.headers, body: asBody(jpeg) });
     expect(put.status).toBe(200);
     first.child.kill('SIGKILL'); // while the 2048x2048 JPEG is being decoded
@@ -240,7 +190,7 @@ describe('npm run dev (lib/cli/dev.ts) killed and stopped', () => {
     const body = await makePng(800, 600);
     const pose = { generationId: 'gen-kill', poseId: 'pose-half' };
     const first = await startDev(dir);
-    const ticket = await presign(first.url, pose, 'image/png', body.length);
+    const ticket = await presignUpload(first.url, pose, body.length);
     const { socket } = await startPut(first.port, ticket, body.subarray(0, Math.floor(body.length / 2)));
     await waitFor(async () => (await listFiles(path.join(dir, '.tmp'))).length === 1, 5_000, 'the upload to be streaming to disk');
     first.child.kill('SIGKILL');
@@ -266,7 +216,7 @@ describe('npm run dev (lib/cli/dev.ts) killed and stopped', () => {
     const { bytes: jpeg } = await testImage('photoJpeg2048');
     const pose = { generationId: 'gen-term', poseId: 'pose-1' };
     const first = await startDev(dir);
-    const ticket = await presign(first.url, pose, 'image/jpeg', jpeg.length);
+    const ticket = await presignUpload(first.url, pose, jpeg.length, 'image/jpeg');
     const half = Math.floor(jpeg.length / 2);
     const { socket, response } = await startPut(first.port, ticket, jpeg.subarray(0, half));
     await waitFor(async () => (await listFiles(path.join(dir, '.tmp'))).length === 1, 5_000, 'the upload to be streaming to disk');
@@ -314,4 +264,28 @@ describe('npm run dev (lib/cli/dev.ts) killed and stopped', () => {
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
   });
+
+  it('SIGTERM while clients hold requests open: exits 0 once the shutdown deadline passes, with no partial upload left', async () => {
+    ({ base, dir } = await makeTempRoot());
+    const png = await makePng(800, 600);
+    const first = await startDev(dir);
+    const ticket = await presignUpload(first.url, { generationId: 'gen-term', poseId: 'pose-stalled' }, png.length);
+    const headersOnly = await openConnection(first.port);
+    headersOnly.socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const slowBody = await startPut(first.port, ticket, png.subarray(0, png.length / 3));
+    await waitFor(async () => (await listFiles(path.join(dir, '.tmp'))).length === 1, 5_000, 'the upload to be streaming to disk');
+
+    first.child.kill('SIGTERM');
+    // Node stops its own request timeouts once it is closing: only the deadline ends these two requests.
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([
+      first.exited,
+      new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_TIMEOUT_MS + 10_000, 'still running after the deadline and a margin'))),
+    ]);
+    clearTimeout(timer);
+    expect(exit, first.output()).toEqual({ code: 0, signal: null });
+    expect(await Promise.all([headersOnly.response, slowBody.response])).toEqual(['', '']);
+    expect(first.output()).toContain('the shutdown deadline passed with 1 request(s) unanswered');
+    expect(await listFiles(dir)).toEqual([]);
+  }, SHUTDOWN_TIMEOUT_MS + 30_000);
 });

@@ -1,11 +1,12 @@
 /**
  * Every refusal of the local server, over real HTTP on 127.0.0.1: auth, ids, methods, tampered / expired /
- * mismatched upload URLs, non-image uploads, traversal on the static route, oversized API bodies and uploads
- * cut off mid-body. Each refusal is checked for its status and JSON error, and for what it must not do:
+ * mismatched upload URLs, non-image uploads, traversal and symbolic links on the static route, oversized API
+ * bodies and uploads cut off mid-body. Each refusal is checked for its status and JSON error, and for what it must not do:
  * write a file, or serve one that is not published.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -530,6 +531,55 @@ describe('refusals of the local server', () => {
         }
         if (method === 'GET') expect(errorOf(response).code).toBe('not_found');
       }
+    });
+
+    describe('symbolic links and special files under poses/', () => {
+      const outsidePng = path.join('outside-dir', 'pub.png');
+      beforeAll(async () => {
+        // A link to a system file, a link to a published file, a linked directory holding a PNG outside the
+        // root, a FIFO (whose open would block) and a directory named like a file.
+        const gt = path.join(server.dir, 'poses', 'gt');
+        await symlink('/etc/passwd', path.join(gt, 'passwd.png'));
+        await symlink('pub.png', path.join(gt, 'inner.png'));
+        await mkdir(path.join(server.base, 'outside-dir'));
+        await writeFile(path.join(server.base, outsidePng), published);
+        await symlink(path.join(server.base, 'outside-dir'), path.join(server.dir, 'poses', 'glink'));
+        await symlink(path.join(server.base, 'outside-dir'), path.join(gt, 'sub'));
+        execFileSync('mkfifo', [path.join(gt, 'fifo.png')]);
+        await mkdir(path.join(gt, 'dir.png'));
+      });
+      afterAll(async () => {
+        await rm(path.join(server.base, 'outside-dir'), { recursive: true });
+        await rm(path.join(server.dir, 'poses', 'glink'));
+      });
+
+      it.each([
+        ['a link to /etc/passwd', '/uploads/poses/gt/passwd.png', true],
+        ['a link to a published file', '/uploads/poses/gt/inner.png', true],
+        ['a file in a linked directory outside the root', '/uploads/poses/glink/pub.png', true],
+        ['a file in a linked sub-directory', '/uploads/poses/gt/sub/pub.png', true],
+        ['a FIFO', '/uploads/poses/gt/fifo.png', false],
+        ['a directory', '/uploads/poses/gt/dir.png', false],
+      ])('%s is a 404 (GET and HEAD), never its content', async (_name, route, isLink) => {
+        const warningsBefore = server.logs.filter((entry) => entry.message.includes('symbolic link')).length;
+        for (const method of ['GET', 'HEAD']) {
+          const response = await rawRequest(server.url, { method, path: route });
+          expect(response.status, `${method} ${route}`).toBe(404);
+          expect(response.body.includes('root:')).toBe(false);
+          expect(response.body.includes(published.subarray(0, 16))).toBe(false);
+          if (method === 'GET') expect(errorOf(response).code).toBe('not_found');
+        }
+        // The operator learns of a link in the published tree; the client only gets the 404.
+        const warnings = server.logs.filter((entry) => entry.message.includes('symbolic link'));
+        expect(warnings.length - warningsBefore).toBe(isLink ? 2 : 0);
+        if (isLink) expect(warnings.at(-1)).toMatchObject({ level: 'warn', key: decodeURIComponent(route.slice('/uploads/'.length)) });
+      });
+
+      it('still serves the published file the links point at (the control)', async () => {
+        const response = await rawRequest(server.url, { path: '/uploads/poses/gt/pub.png' });
+        expect(response.status).toBe(200);
+        expect(response.body.equals(published)).toBe(true);
+      });
     });
 
     it('left the private files in place (nothing was consumed or moved by those requests)', async () => {

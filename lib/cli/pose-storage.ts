@@ -13,7 +13,6 @@
  * (listed), 2 bad usage or configuration (one line naming the flag or variable), 130 interrupted.
  * The logic lives in lib/operations/*; this file parses arguments, prints, and picks the exit status.
  */
-import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseConfig, type Config, type R2Config } from '../config.ts';
@@ -30,6 +29,7 @@ import { AREAS, measureUsage, type UsageReport } from '../operations/usage.ts';
 import { stagingMaxAgeMs, verifyStore, type Finding, type VerifyResult } from '../operations/verify.ts';
 import { createServices } from '../services.ts';
 import { createStore } from '../stores.ts';
+import { loadDotEnv } from './env-file.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
@@ -621,8 +621,7 @@ function guarded(stream: NodeJS.WriteStream): CliIo['stdout'] {
 }
 
 if (import.meta.main) {
-  // As `npm run dev` and `npm run smoke` (--env-file-if-exists=.env): the environment wins over the file.
-  if (existsSync('.env')) process.loadEnvFile('.env');
+  loadDotEnv();
   let interrupts = 0;
   const status = await main(process.argv.slice(2), {
     stdout: guarded(process.stdout),

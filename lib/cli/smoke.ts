@@ -12,6 +12,7 @@ import { createLogger } from '../logger.ts';
 import { THUMBNAIL_SIZE } from '../pose-image.ts';
 import type { PoseStorage } from '../pose-storage.ts';
 import { createServices } from '../services.ts';
+import { loadDotEnv } from './env-file.ts';
 
 export interface SmokeOptions {
   storage: PoseStorage;
@@ -101,6 +102,7 @@ export async function runSmoke({ storage, config, write = (line) => console.log(
 }
 
 if (import.meta.main) {
+  loadDotEnv();
   const quiet = process.argv.includes('--quiet');
   const { storage, config } = createServices(quiet ? { logger: createLogger(() => undefined) } : {});
   const { failed } = await runSmoke({ storage, config });

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { build } from 'esbuild';
+import { formatBytes } from '../operations/format.ts';
 
 /**
  * The page at `/` (local mode only): plain HTML and one small module, bundled from TypeScript on first
@@ -34,13 +35,22 @@ function appBundle(): Promise<string> {
   return bundle;
 }
 
-/** Serves `/` and `/app.js`; false for any other path. `serverOrigin` is the origin of the upload URLs. */
-export async function servePage(request: IncomingMessage, response: ServerResponse, pathname: string, serverOrigin: string): Promise<boolean> {
+export interface PageSettings {
+  /** The origin of the upload URLs. */
+  serverOrigin: string;
+  /** UPLOAD_MAX_BYTES, said on the page and checked before an upload. */
+  uploadMaxBytes: number;
+}
+
+/** Serves `/` and `/app.js`; false for any other path. */
+export async function servePage(request: IncomingMessage, response: ServerResponse, pathname: string, settings: PageSettings): Promise<boolean> {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
   let body: string;
   let type: string;
   if (pathname === '/') {
-    body = await readFile(new URL('./page/index.html', import.meta.url), 'utf8');
+    body = (await readFile(new URL('./page/index.html', import.meta.url), 'utf8'))
+      .replaceAll('{{UPLOAD_MAX_BYTES}}', String(settings.uploadMaxBytes))
+      .replaceAll('{{UPLOAD_MAX_SIZE}}', formatBytes(settings.uploadMaxBytes));
     type = 'text/html; charset=utf-8';
   } else if (pathname === '/app.js') {
     body = await appBundle();
@@ -52,7 +62,7 @@ export async function servePage(request: IncomingMessage, response: ServerRespon
     'Content-Type': type,
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-cache',
-    'Content-Security-Policy': pageCsp(serverOrigin),
+    'Content-Security-Policy': pageCsp(settings.serverOrigin),
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
     'X-Frame-Options': 'DENY',

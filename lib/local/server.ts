@@ -31,13 +31,27 @@ export interface LocalServerOptions {
   logger?: Logger;
   /** Retry schedule of the thumbnail events (tests shorten it). */
   eventBackoffMs?: number;
+  /** Time between two sweeps of the staging area for uploads whose event was lost (default 60 s). */
+  sweepIntervalMs?: number;
+  /** How long close() lets requests in flight finish before it closes their connections. */
+  shutdownTimeoutMs?: number;
 }
+
+/** Under the 10 s that `docker stop` and most supervisors allow after SIGTERM before they send SIGKILL. */
+export const SHUTDOWN_TIMEOUT_MS = 8_000;
+
+/** After the deadline, how long the handlers of cut-off requests get to clean up (remove their partial file). */
+const ABORT_GRACE_MS = 1_000;
 
 export interface LocalServer {
   url: string;
   services: Services;
   events: EventQueue;
-  /** Stops taking requests, lets in-flight uploads and thumbnails finish, and closes. */
+  /**
+   * Stops taking connections, lets requests in flight and the thumbnails being made finish until the
+   * shutdown deadline, then closes every connection still open (a cut-off upload is discarded, never
+   * staged). Uploads not processed yet stay staged for the next start.
+   */
   close(): Promise<void>;
 }
 
@@ -74,9 +88,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const events = new EventQueue({
     logger,
     ...(options.eventBackoffMs !== undefined && { backoffMs: options.eventBackoffMs }),
+    ...(options.sweepIntervalMs !== undefined && { sweepIntervalMs: options.sweepIntervalMs }),
     deliver: async (key) => {
       const event: LocalObjectCreatedEvent = { source: LOCAL_EVENT_SOURCE, keys: [key] };
       await thumbnail(event, localContext('thumbnail'));
+    },
+    stagedKeys: async function* () {
+      await ready;
+      for await (const object of store.list(STAGING_PREFIX)) yield object.key;
     },
   });
 
@@ -113,11 +132,15 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       return;
     }
     if (pathname.startsWith(STATIC_ROUTE) && (request.method === 'GET' || request.method === 'HEAD')) {
-      return serveStatic(store, request, response, pathname, config.allowedOrigins, publishedCacheControl(config.cacheMaxAgeSeconds));
+      return serveStatic(store, request, response, pathname, {
+        logger,
+        cacheControl: publishedCacheControl(config.cacheMaxAgeSeconds),
+        allowedOrigins: config.allowedOrigins,
+      });
     }
     const handler = apiHandler(pathname, request.method ?? 'GET');
     if (handler) return invoke(handler, request, response, requestUrl);
-    if (await servePage(request, response, pathname, url)) return;
+    if (await servePage(request, response, pathname, { serverOrigin: url, uploadMaxBytes: config.uploadMaxBytes })) return;
     sendResult(response, errorResult(404, 'not_found', 'There is nothing at this path'));
   }
 
@@ -142,11 +165,11 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   }
 
   await ready.catch(async (error: unknown) => {
-    await new Promise((resolve) => server.close(resolve));
+    await Promise.all([new Promise((resolve) => server.close(resolve)), events.close()]);
     throw error;
   });
-  // Uploads staged before a crash or a stop get their object-created event now.
-  for await (const object of store.list(STAGING_PREFIX)) events.enqueue(object.key);
+  // Uploads staged before a crash or a stop get their object-created event now (and at every sweep after).
+  await events.sweep();
 
   logger.info(`[Storage] Local server listening on ${url}`, { url, uploadPath: config.uploadPath, auth: config.apiTokens.length > 0 });
   return {
@@ -155,15 +178,45 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     events,
     async close() {
       closing = true;
+      const deadline = Date.now() + (options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS);
       for (const response of unanswered) if (!response.headersSent) response.setHeader('Connection', 'close');
-      await new Promise<void>((resolve) => {
+      const queueClosed = events.close();
+      // Once close() is called Node stops its header and request timeouts: a client that never finishes its
+      // request would hold the stop forever without the deadline.
+      const requestsDone = new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
-      });
-      await Promise.allSettled([...inFlight]);
-      await events.close();
+      }).then(() => settled(inFlight));
+      if (!(await finishesBy(requestsDone, deadline))) {
+        logger.warn(`[Storage] Stopping: the shutdown deadline passed with ${unanswered.size} request(s) unanswered, closing every connection`, {
+          unanswered: unanswered.size,
+        });
+        server.closeAllConnections();
+        if (!(await finishesBy(requestsDone, Date.now() + ABORT_GRACE_MS))) {
+          logger.warn('[Storage] Stopping: a request handler did not end after its connection was closed');
+        }
+      }
+      if (!(await finishesBy(queueClosed, deadline))) {
+        logger.warn('[Storage] Stopping before the thumbnail in progress is made: its upload stays staged for the next start');
+      }
     },
   };
+}
+
+/** Resolves when every promise of `pending` has settled, including those added meanwhile. */
+async function settled(pending: ReadonlySet<Promise<unknown>>): Promise<void> {
+  while (pending.size > 0) await Promise.allSettled([...pending]);
+}
+
+/** Whether `promise` settles before `deadline` (a time from Date.now()). */
+async function finishesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -1,75 +1,139 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { PUBLIC_PREFIX } from '../layout.ts';
+import type { Logger } from '../logger.ts';
 import type { DirectoryStore } from '../storage/directory-store.ts';
 import { setCorsOrigin } from './upload-receiver.ts';
 
 /**
  * `GET /uploads/poses/...`: published files only, as a CDN in front of R2 would serve them (ETag,
- * Last-Modified, Cache-Control, ranges). Nothing outside `poses/`, nothing staged, no traversal: any such
- * path is a plain 404.
+ * Last-Modified, Cache-Control, ranges). Nothing outside `poses/`, nothing staged, no traversal, and no
+ * symbolic link anywhere below the storage root (a link under `poses/` could point at any readable file):
+ * any such path is a plain 404. A file that is there but cannot be read is a 503, logged with its cause.
  */
 export const STATIC_ROUTE = '/uploads/';
 
 const TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp' };
+
+/** What is not there, as far as a client may know: missing, not a directory, a symbolic link (ELOOP, EMLINK on BSD). */
+const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK', 'ENAMETOOLONG']);
+
+export interface StaticOptions {
+  logger: Logger;
+  /** Cache-Control of published files (CACHE_MAX_AGE_SECONDS), as the CDN in front of R2 would send it. */
+  cacheControl: string;
+  allowedOrigins?: readonly string[];
+}
 
 export async function serveStatic(
   store: DirectoryStore,
   request: IncomingMessage,
   response: ServerResponse,
   pathname: string,
-  allowedOrigins: readonly string[],
-  cacheControl: string,
+  { logger, cacheControl, allowedOrigins = [] }: StaticOptions,
 ): Promise<void> {
   setCorsOrigin(request, response, allowedOrigins); // as R2's bucket CORS rules allow GET and HEAD
-  const file = publishedFile(store, pathname);
-  const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
-  if (file === undefined || !info?.isFile()) return notFound(response);
-
-  const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
-  response.setHeader('Content-Type', TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream');
-  response.setHeader('ETag', etag);
-  response.setHeader('Last-Modified', info.mtime.toUTCString());
-  response.setHeader('Cache-Control', cacheControl);
-  response.setHeader('Accept-Ranges', 'bytes');
-  response.setHeader('X-Content-Type-Options', 'nosniff');
-
-  if (isFresh(request, etag, info.mtime)) {
-    response.writeHead(304);
-    return void response.end();
+  const key = publishedKey(store, pathname);
+  let opened: { handle: FileHandle; info: Stats } | undefined;
+  try {
+    opened = key === undefined ? undefined : await openPublished(store, key, logger);
+  } catch (error) {
+    logger.error(`[Storage] Could not read a published file: ${error instanceof Error ? error.message : String(error)}`, { key });
+    return sendError(response, 503, 'storage_unavailable', 'The file cannot be read right now, please retry');
   }
-  const range = parseRange(request.headers.range, info.size);
-  if (range === 'unsatisfiable') {
-    response.setHeader('Content-Range', `bytes */${info.size}`);
-    response.writeHead(416);
-    return void response.end();
+  if (key === undefined || !opened) return sendError(response, 404, 'not_found', 'No such file');
+  const { handle, info } = opened;
+  let streaming = false;
+  try {
+    const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
+    response.setHeader('Content-Type', TYPES[path.extname(key).toLowerCase()] ?? 'application/octet-stream');
+    response.setHeader('ETag', etag);
+    response.setHeader('Last-Modified', info.mtime.toUTCString());
+    response.setHeader('Cache-Control', cacheControl);
+    response.setHeader('Accept-Ranges', 'bytes');
+    response.setHeader('X-Content-Type-Options', 'nosniff');
+
+    if (isFresh(request, etag, info.mtime)) {
+      response.writeHead(304);
+      return void response.end();
+    }
+    const range = parseRange(request.headers.range, info.size);
+    if (range === 'unsatisfiable') {
+      response.setHeader('Content-Range', `bytes */${info.size}`);
+      response.writeHead(416);
+      return void response.end();
+    }
+    const { start, end } = range ?? { start: 0, end: info.size - 1 };
+    if (range) response.setHeader('Content-Range', `bytes ${start}-${end}/${info.size}`);
+    response.setHeader('Content-Length', end - start + 1);
+    response.writeHead(range ? 206 : 200);
+    if (request.method === 'HEAD' || info.size === 0) return void response.end();
+    // The stream owns the handle from here (it closes it at the end, on error and when the client leaves).
+    streaming = true;
+    handle
+      .createReadStream({ start, end })
+      .on('error', (error) => {
+        logger.error(`[Storage] Reading a published file failed mid-response: ${error.message}`, { key });
+        response.destroy();
+      })
+      .pipe(response);
+  } finally {
+    if (!streaming) await handle.close();
   }
-  const { start, end } = range ?? { start: 0, end: info.size - 1 };
-  if (range) response.setHeader('Content-Range', `bytes ${start}-${end}/${info.size}`);
-  response.setHeader('Content-Length', end - start + 1);
-  response.writeHead(range ? 206 : 200);
-  if (request.method === 'HEAD' || info.size === 0) return void response.end();
-  createReadStream(file, { start, end })
-    .on('error', () => response.destroy())
-    .pipe(response);
 }
 
-/** The file of a published key, or undefined for anything else (including every malformed path). */
-function publishedFile(store: DirectoryStore, pathname: string): string | undefined {
-  let key: string;
+/**
+ * The published key a path names, or undefined for anything else (including every malformed path). A key
+ * returned has passed the store's segment checks: it names a file below the storage root, and is safe to log.
+ */
+function publishedKey(store: DirectoryStore, pathname: string): string | undefined {
   try {
-    key = decodeURIComponent(pathname.slice(STATIC_ROUTE.length));
+    const key = decodeURIComponent(pathname.slice(STATIC_ROUTE.length));
+    if (!key.startsWith(PUBLIC_PREFIX)) return undefined;
+    store.pathOf(key);
+    return key;
   } catch {
     return undefined;
   }
-  if (!key.startsWith(PUBLIC_PREFIX)) return undefined;
-  try {
-    return store.pathOf(key);
-  } catch {
+}
+
+/**
+ * Opens the regular file of a published key without following a symbolic link anywhere below the storage
+ * root: each component is checked with lstat, and the file is opened with O_NOFOLLOW (so a link swapped in
+ * after the check is refused too) and O_NONBLOCK (a FIFO never blocks the open). Undefined when there is no
+ * such file; an error when it is there but cannot be read.
+ */
+async function openPublished(store: DirectoryStore, key: string, logger: Logger): Promise<{ handle: FileHandle; info: Stats } | undefined> {
+  const refuseLink = () => {
+    logger.warn('[Storage] Refused to serve a symbolic link under poses/: published files are regular files', { key });
     return undefined;
+  };
+  let current = store.root;
+  for (const segment of key.split('/')) {
+    current = path.join(current, segment);
+    const info = await lstat(current).catch(absentAsUndefined);
+    if (!info) return undefined;
+    if (info.isSymbolicLink()) return refuseLink();
   }
+  const handle = await open(current, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ELOOP' || error.code === 'EMLINK') return refuseLink();
+    return absentAsUndefined(error);
+  });
+  if (!handle) return undefined;
+  const info = await handle.stat().catch(async (error: unknown) => {
+    await handle.close();
+    throw error;
+  });
+  if (info.isFile()) return { handle, info };
+  await handle.close();
+  return undefined;
+}
+
+function absentAsUndefined(error: NodeJS.ErrnoException): undefined {
+  if (ABSENT.has(error.code ?? '')) return undefined;
+  throw error;
 }
 
 function isFresh(request: IncomingMessage, etag: string, modified: Date): boolean {
@@ -95,8 +159,8 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   return start > end || start >= size ? 'unsatisfiable' : { start, end };
 }
 
-function notFound(response: ServerResponse): void {
-  const body = JSON.stringify({ error: { code: 'not_found', message: 'No such file' } });
-  response.writeHead(404, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+function sendError(response: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  response.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
   response.end(body);
 }

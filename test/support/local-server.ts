@@ -26,6 +26,8 @@ export interface TestServerOptions {
   /** An existing storage root to start on (restart tests); a fresh one by default. */
   dir?: string;
   eventBackoffMs?: number;
+  sweepIntervalMs?: number;
+  shutdownTimeoutMs?: number;
 }
 
 export interface TestServer {
@@ -59,7 +61,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const logs: LogEntry[] = [];
   const logger = createLogger((line) => logs.push(JSON.parse(line) as LogEntry));
   const config = parseConfig({ STORAGE_MODE: 'local', UPLOAD_PATH: dir, PORT: '0', ...options.env });
-  const server = await startLocalServer({ config, logger, eventBackoffMs: options.eventBackoffMs ?? 20 });
+  const server = await startLocalServer({
+    config,
+    logger,
+    eventBackoffMs: options.eventBackoffMs ?? 20,
+    ...(options.sweepIntervalMs !== undefined && { sweepIntervalMs: options.sweepIntervalMs }),
+    ...(options.shutdownTimeoutMs !== undefined && { shutdownTimeoutMs: options.shutdownTimeoutMs }),
+  });
   const port = Number(new URL(server.url).port);
   let closed: Promise<void> | undefined;
   const close = () => (closed ??= server.close());
@@ -126,6 +134,13 @@ export interface PoseStatusBody {
   imageUrl?: string;
   thumbnailUrl?: string;
   reason?: string;
+  /** A rejection's sentence for people. */
+  message?: string;
+  /** A ready pose's image: size, and a version that changes with each publication. */
+  width?: number;
+  height?: number;
+  bytes?: number;
+  version?: string;
 }
 
 /** Polls `GET /poses/{g}/{p}` until its status is one of `until`; returns the last body. */
@@ -192,6 +207,27 @@ export async function makePng(width: number, height: number): Promise<Buffer> {
     }
   }
   return sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+export interface UploadTicket {
+  uploadUrl: string;
+  headers: Record<string, string>;
+}
+
+/** `POST /uploads` for `pose`; throws unless it answers 200. */
+export async function presignUpload(
+  baseUrl: string,
+  pose: { generationId: string; poseId: string },
+  contentLength: number,
+  contentType = 'image/png',
+): Promise<UploadTicket> {
+  const response = await fetch(`${baseUrl}/uploads`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...pose, contentType, contentLength }),
+  });
+  if (response.status !== 200) throw new Error(`POST /uploads answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as UploadTicket;
 }
 
 /** Bytes as a fetch body (Node's Buffer is typed over ArrayBufferLike, which BodyInit does not take). */

@@ -1,0 +1,91 @@
+/**
+ * What `npm run dev` says when it starts, as a user sees it: the real `npm run dev` on a port another process
+ * holds (one line saying so and how to pick another), and lib/cli/dev.ts in a directory with and without a
+ * `.env` (read when there is one, never a "not found" notice when there is none; the environment wins).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, killDevProcesses, spawnDev, type DevProcess } from './support/dev-process.ts';
+import { waitFor } from './support/local-server.ts';
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'pose-startup-'));
+});
+afterEach(killDevProcesses);
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Waits for the banner; fails with the output if the process exits first. */
+async function started(dev: DevProcess): Promise<void> {
+  await Promise.race([
+    waitFor(() => dev.output().includes('pose-storage is running'), 15_000, 'the start banner'),
+    dev.exited.then(() => {
+      throw new Error(`exited before it started:\n${dev.output()}`);
+    }),
+  ]);
+}
+
+describe('npm run dev on a port that is in use', () => {
+  let holder: Server;
+  let port: number;
+  beforeAll(async () => {
+    holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    port = (holder.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => holder.close(resolve));
+  });
+
+  it('says so in one line, suggests another PORT and PORT=0, and exits 1 without a stack trace', async () => {
+    const dev = spawnDev(
+      { STORAGE_MODE: 'local', HOST: '127.0.0.1', PORT: String(port), UPLOAD_PATH: path.join(work, 'in-use') },
+      { npm: true },
+    );
+    expect((await dev.exited).code).toBe(1);
+    const output = dev.output();
+    expect(output).toContain(`Port ${port} is already in use: stop the other process or set PORT=${port + 1} (PORT=0 picks a free port)`);
+    expect(output).not.toMatch(/EADDRINUSE|\n\s+at |node:internal/);
+    expect(output).not.toContain('.env');
+  });
+});
+
+describe('lib/cli/dev.ts and .env', () => {
+  it('starts without a .env and prints only what a user needs: no "not found" notice, nothing at level error', async () => {
+    const cwd = await mkdtemp(path.join(work, 'no-env-'));
+    const port = await freePort();
+    const dev = spawnDev({ PORT: String(port) }, { cwd });
+    await started(dev);
+    dev.child.kill('SIGTERM');
+    expect((await dev.exited).code).toBe(0);
+    const lines = dev.output().split('\n').filter((line) => line.trim() !== '');
+    expect(lines.filter((line) => /not found|\.env/i.test(line))).toEqual([]);
+    expect(lines.filter((line) => line.includes('"level":"error"'))).toEqual([]);
+    // UPLOAD_PATH defaults to ./uploads of the working directory.
+    expect(dev.output()).toContain(`pose-storage is running: open http://localhost:${port}/`);
+    expect(dev.output()).toContain(`files in ${path.join(cwd, 'uploads')}`);
+  });
+
+  it('reads .env from the working directory, and lets the environment win over it', async () => {
+    const cwd = await mkdtemp(path.join(work, 'with-env-'));
+    const port = await freePort();
+    const fromEnvironment = path.join(cwd, 'from-environment');
+    await writeFile(path.join(cwd, '.env'), `# local settings\nPORT=${port}\nUPLOAD_PATH=./from-file\nAPI_TOKEN=token-from-dot-env-0123456789\n`);
+    const dev = spawnDev({ UPLOAD_PATH: fromEnvironment }, { cwd });
+    await started(dev);
+    expect(dev.output()).toContain(`pose-storage is running: open http://localhost:${port}/`);
+    expect(dev.output()).toContain(`files in ${fromEnvironment}`);
+    // The token of the file is in force: the API asks for it.
+    expect((await fetch(`http://127.0.0.1:${port}/poses/g/p`)).status).toBe(401);
+    const authorized = await fetch(`http://127.0.0.1:${port}/poses/g/p`, { headers: { Authorization: 'Bearer token-from-dot-env-0123456789' } });
+    expect(authorized.status).toBe(404);
+    expect(dev.output()).not.toContain('API_TOKEN is unset');
+    dev.child.kill('SIGTERM');
+    expect((await dev.exited).code).toBe(0);
+  });
+});

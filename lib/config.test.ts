@@ -173,6 +173,14 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     ['PORT', '99999999999999999999', {}],
     ['HOST', 'bad host!', {}],
     ['HOST', 'a'.repeat(254), { API_TOKEN: TOKEN }],
+    ['HOST', '-leading.example.test', { API_TOKEN: TOKEN }],
+    ['HOST', '1.2.3.4.5:80', { API_TOKEN: TOKEN }],
+    ['HOST', '0.0.0.0', {}],
+    ['HOST', '::', {}],
+    ['HOST', '192.168.1.20', {}],
+    ['PUBLIC_BASE_URL', 'localhost:3000', {}],
+    ['PUBLIC_BASE_URL', 'http://192.168.1.20:3000/app', {}],
+    ['PUBLIC_BASE_URL', 'http://host.example.test/?x=1', {}],
     ['HOST', '0.0.0.0', {}], // no auth without API_TOKEN: loopback only
     ['HOST', 'example.test', {}],
     ['UPLOAD_MAX_BYTES', '0', {}],
@@ -216,14 +224,14 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     expect(error.code).toBe('invalid_configuration');
     expect(error.message.startsWith(`${variable} `)).toBe(true);
     expect(error.message.length).toBeLessThan(300);
-    expect(error.message).not.toContain('\n');
+    expect(error.problems).toHaveLength(1);
   });
 
   it('covers every variable of the contract that can be invalid', () => {
     const covered = new Set(cases.map(([variable]) => variable));
     const all = [
       'STORAGE_MODE', 'R2_ACCOUNT_ID', 'R2_BUCKET_NAME', 'R2_PUBLIC_URL', 'R2_ENDPOINT', 'API_TOKEN', 'PORT', 'HOST',
-      'UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'CACHE_MAX_AGE_SECONDS', 'ALLOWED_ORIGINS', 'READY_WEBHOOK_URL',
+      'PUBLIC_BASE_URL', 'UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'CACHE_MAX_AGE_SECONDS', 'ALLOWED_ORIGINS', 'READY_WEBHOOK_URL',
       'WEBHOOK_SECRET',
     ];
     expect(all.filter((variable) => !covered.has(variable))).toEqual([]);
@@ -239,6 +247,53 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     const error = configError({ READY_WEBHOOK_URL: 'https://hooks.example.test/x' });
     expect(error.variable).toBe('WEBHOOK_SECRET');
     expect(error.message).toMatch(/^WEBHOOK_SECRET is required when READY_WEBHOOK_URL is set/);
+  });
+});
+
+describe('every problem at once', () => {
+  it('reports every missing r2 variable in one error, one line each, in a stable order', () => {
+    const error = configError({ STORAGE_MODE: 'r2' });
+    expect(error.problems.map((problem) => problem.variable)).toEqual([
+      'R2_ACCOUNT_ID',
+      'R2_ACCESS_KEY_ID',
+      'R2_SECRET_ACCESS_KEY',
+      'R2_BUCKET_NAME',
+      'R2_PUBLIC_URL',
+      'API_TOKEN',
+    ]);
+    expect(error.message.split('\n')).toEqual([
+      'R2_ACCOUNT_ID is required when STORAGE_MODE=r2 unless R2_ENDPOINT is set',
+      'R2_ACCESS_KEY_ID is required when STORAGE_MODE=r2',
+      'R2_SECRET_ACCESS_KEY is required when STORAGE_MODE=r2',
+      'R2_BUCKET_NAME is required when STORAGE_MODE=r2',
+      'R2_PUBLIC_URL is required when STORAGE_MODE=r2',
+      'API_TOKEN is required when STORAGE_MODE=r2',
+    ]);
+    expect(error.variable).toBe('R2_ACCOUNT_ID');
+  });
+
+  it('reports invalid and missing variables together, and a wrong value once', () => {
+    const error = configError({ STORAGE_MODE: 'r2', R2_BUCKET_NAME: 'Not_Valid', PORT: 'eighty', R2_ENDPOINT: 'nope', API_TOKEN: 'short' });
+    expect(error.problems.map((problem) => problem.variable).sort()).toEqual(
+      ['API_TOKEN', 'PORT', 'R2_ACCESS_KEY_ID', 'R2_BUCKET_NAME', 'R2_ENDPOINT', 'R2_PUBLIC_URL', 'R2_SECRET_ACCESS_KEY'].sort(),
+    );
+    expect(error.problems.filter((problem) => problem.variable === 'R2_BUCKET_NAME')).toHaveLength(1);
+    // An invalid API_TOKEN in local mode does not also make HOST look unauthenticated.
+    expect(configError({ API_TOKEN: 'short', HOST: '0.0.0.0' }).problems.map((problem) => problem.variable)).toEqual(['API_TOKEN']);
+  });
+});
+
+describe('HOST and PUBLIC_BASE_URL', () => {
+  it('listens on any IPv4 or IPv6 address or host name once API_TOKEN is set; on loopback only without it', () => {
+    for (const host of ['0.0.0.0', '::', '192.168.1.20', 'fe80::1', 'poses.local', 'my-host']) {
+      expect(parseConfig({ HOST: host, API_TOKEN: TOKEN }).host).toBe(host);
+    }
+    for (const host of ['127.0.0.1', '127.0.0.53', '::1', 'localhost']) expect(parseConfig({ HOST: host }).host).toBe(host);
+  });
+
+  it('takes PUBLIC_BASE_URL as an origin, without a trailing slash', () => {
+    expect(parseConfig({ PUBLIC_BASE_URL: 'http://192.168.1.20:3000/' }).publicBaseUrl).toBe('http://192.168.1.20:3000');
+    expect(parseConfig({}).publicBaseUrl).toBeUndefined();
   });
 });
 

@@ -1,11 +1,12 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
-import { z } from 'zod';
-import { ConfigError, describeValue } from './errors.ts';
+import * as z from 'zod/mini';
+import { ConfigError, describeValue, type ConfigProblem } from './errors.ts';
 
 /**
  * The service's configuration, parsed once from the environment (see .env.example for every variable).
- * Each variable has its own schema so that an error names exactly the variable at fault; secret values are
- * never echoed back.
+ * Each variable has its own schema so that an error names exactly the variable at fault, every variable at
+ * fault is reported at once, and secret values are never echoed back.
  */
 export type StorageMode = 'local' | 'r2';
 
@@ -35,6 +36,11 @@ export interface Config {
   port: number;
   /** Interface the local server listens on. */
   host: string;
+  /**
+   * Where clients reach the local server, when not at the address they used (a proxy, another name): its
+   * upload URLs point there. Unset: the Host of each request.
+   */
+  publicBaseUrl: string | undefined;
   uploadMaxBytes: number;
   uploadUrlTtlSeconds: number;
   maxInputPixels: number;
@@ -52,78 +58,113 @@ const SECRET_VARIABLES = new Set(['R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY', 'A
 const MIN_TOKEN_LENGTH = 16;
 
 const integer = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
-    .transform(Number)
-    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+  z.pipe(
+    z.pipe(z.string().check(z.regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)), z.transform(Number)),
+    z.number().check(z.gte(min, `must be at least ${min}`), z.lte(max, `must be at most ${max}`)),
+  );
 
 const withoutTrailingSlashes = (url: string) => url.replace(/\/+$/, '');
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform(withoutTrailingSlashes);
+const httpUrl = z.pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), z.transform(withoutTrailingSlashes));
 
-const list = z.string().transform((value) =>
-  value
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item.length > 0),
+const list = z.pipe(
+  z.string(),
+  z.transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  ),
 );
+
+/** A host name (RFC 1123 labels) or an IPv4/IPv6 address, as the local server can listen on it. */
+const isHost = (host: string) => isIP(host) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(host);
 
 const schemas = {
   STORAGE_MODE: z.enum(['local', 'r2'], { error: 'must be "local" or "r2"' }),
-  UPLOAD_PATH: z.string().min(1, 'must not be empty'),
-  R2_ACCOUNT_ID: z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'must be a Cloudflare account id (letters and digits)'),
-  R2_ACCESS_KEY_ID: z.string().min(1, 'must not be empty'),
-  R2_SECRET_ACCESS_KEY: z.string().min(1, 'must not be empty'),
-  R2_BUCKET_NAME: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid bucket name (3-63 of a-z, 0-9, ".", "-")'),
+  UPLOAD_PATH: z.string().check(z.minLength(1, 'must not be empty')),
+  R2_ACCOUNT_ID: z.string().check(z.regex(/^[A-Za-z0-9]{1,64}$/, 'must be a Cloudflare account id (letters and digits)')),
+  R2_ACCESS_KEY_ID: z.string().check(z.minLength(1, 'must not be empty')),
+  R2_SECRET_ACCESS_KEY: z.string().check(z.minLength(1, 'must not be empty')),
+  R2_BUCKET_NAME: z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid bucket name (3-63 of a-z, 0-9, ".", "-")')),
   R2_PUBLIC_URL: httpUrl,
   R2_ENDPOINT: httpUrl,
-  R2_REGION: z.string().regex(/^[a-z0-9-]{1,32}$/, 'must be a region name such as "auto" or "eu-west-1"'),
-  API_TOKEN: list.pipe(
+  R2_REGION: z.string().check(z.regex(/^[a-z0-9-]{1,32}$/, 'must be a region name such as "auto" or "eu-west-1"')),
+  API_TOKEN: z.pipe(
+    list,
     z
-      .array(z.string().min(MIN_TOKEN_LENGTH, `must hold tokens of at least ${MIN_TOKEN_LENGTH} characters each`))
-      .min(1, 'must hold at least one token'),
+      .array(z.string().check(z.minLength(MIN_TOKEN_LENGTH, `must hold tokens of at least ${MIN_TOKEN_LENGTH} characters each`)))
+      .check(z.minLength(1, 'must hold at least one token')),
   ),
   PORT: integer(0, 65535),
-  HOST: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a host name or IP address'),
+  HOST: z.string().check(z.refine(isHost, 'must be a host name or an IPv4/IPv6 address (such as 127.0.0.1, 0.0.0.0 or ::)')),
+  PUBLIC_BASE_URL: z.pipe(
+    httpUrl,
+    z.string().check(
+      z.refine((url) => /^https?:\/\/[^/?#]+$/.test(url), 'must be an origin such as http://192.168.1.20:3000 (scheme, host and optional port, no path)'),
+    ),
+  ),
   UPLOAD_MAX_BYTES: integer(1, 5 * 1024 ** 3),
   UPLOAD_URL_TTL_SECONDS: integer(1, 7 * 24 * 3600),
   MAX_INPUT_PIXELS: integer(1, 2 ** 32 - 1),
   CACHE_MAX_AGE_SECONDS: integer(0, 365 * 24 * 3600),
-  ALLOWED_ORIGINS: list.pipe(
+  ALLOWED_ORIGINS: z.pipe(
+    list,
     z.array(
-      z
-        .string()
-        // Browsers send an Origin without a trailing slash, so "https://app.example.com/" must match it too.
-        .transform(withoutTrailingSlashes)
-        .refine(
+      // Browsers send an Origin without a trailing slash, so "https://app.example.com/" must match it too.
+      z.pipe(z.string(), z.transform(withoutTrailingSlashes)).check(
+        z.refine(
           (origin) => origin === '*' || /^https?:\/\/[^/?#\s]+$/.test(origin),
           'must list "*" or origins such as https://app.example.com (scheme, host and optional port)',
         ),
+      ),
     ),
   ),
   READY_WEBHOOK_URL: httpUrl,
-  WEBHOOK_SECRET: z.string().min(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters`),
+  WEBHOOK_SECRET: z.string().check(z.minLength(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters`)),
 } as const;
 
 type Variable = keyof typeof schemas;
 type Parsed<V extends Variable> = z.output<(typeof schemas)[V]>;
 
-/** Parses one variable; an empty string counts as unset. Throws a ConfigError naming the variable. */
-function read<V extends Variable>(env: Env, name: V): Parsed<V> | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const result = schemas[name].safeParse(raw.trim());
-  if (result.success) return result.data as Parsed<V>;
-  const problem = result.error.issues[0]?.message ?? 'is invalid';
-  const shown = SECRET_VARIABLES.has(name) ? '' : ` (got ${describeValue(raw)})`;
-  throw new ConfigError(name, `${problem}${shown}`);
-}
+/**
+ * Reads variables, collecting every problem instead of stopping at the first: one run tells everything that
+ * is missing or wrong. An empty string counts as unset.
+ */
+class EnvReader {
+  readonly problems: ConfigProblem[] = [];
+  readonly #env: Env;
 
-function required<V extends Variable>(env: Env, name: V, why: string): Parsed<V> {
-  const value = read(env, name);
-  if (value === undefined) throw new ConfigError(name, `is required ${why}`);
-  return value;
+  constructor(env: Env) {
+    this.#env = env;
+  }
+
+  /** The variable's value, or undefined when it is unset or invalid (then the problem is recorded). */
+  read<V extends Variable>(name: V): Parsed<V> | undefined {
+    const raw = this.#env[name];
+    if (raw === undefined || raw.trim() === '') return undefined;
+    const result = z.safeParse(schemas[name], raw.trim());
+    if (result.success) return result.data as Parsed<V>;
+    const problem = result.error.issues[0]?.message ?? 'is invalid';
+    const shown = SECRET_VARIABLES.has(name) ? '' : ` (got ${describeValue(raw)})`;
+    this.problem(name, `${problem}${shown}`);
+    return undefined;
+  }
+
+  /** Like read, and a missing variable is a problem too. */
+  required<V extends Variable>(name: V, why: string): Parsed<V> | undefined {
+    const value = this.read(name);
+    if (value === undefined && !this.#hasProblem(name)) this.problem(name, `is required ${why}`);
+    return value;
+  }
+
+  problem(variable: string, problem: string): void {
+    this.problems.push({ variable, problem });
+  }
+
+  #hasProblem(variable: string): boolean {
+    return this.problems.some((problem) => problem.variable === variable);
+  }
 }
 
 export const DEFAULTS = {
@@ -137,56 +178,65 @@ export const DEFAULTS = {
   CACHE_MAX_AGE_SECONDS: 300,
 } as const;
 
-function readR2(env: Env): R2Config {
+function readR2(env: EnvReader): R2Config | undefined {
   const why = 'when STORAGE_MODE=r2';
-  const accountId = read(env, 'R2_ACCOUNT_ID');
-  const endpoint = read(env, 'R2_ENDPOINT') ?? (accountId && `https://${accountId}.r2.cloudflarestorage.com`);
-  if (!endpoint) throw new ConfigError('R2_ACCOUNT_ID', `is required ${why} unless R2_ENDPOINT is set`);
-  return {
-    accountId,
-    endpoint,
-    region: read(env, 'R2_REGION') ?? 'auto',
-    accessKeyId: required(env, 'R2_ACCESS_KEY_ID', why),
-    secretAccessKey: required(env, 'R2_SECRET_ACCESS_KEY', why),
-    bucketName: required(env, 'R2_BUCKET_NAME', why),
-    publicUrl: required(env, 'R2_PUBLIC_URL', why),
-  };
+  const accountId = env.read('R2_ACCOUNT_ID');
+  const endpoint = env.read('R2_ENDPOINT') ?? (accountId && `https://${accountId}.r2.cloudflarestorage.com`);
+  if (!endpoint && env.problems.every((problem) => problem.variable !== 'R2_ACCOUNT_ID' && problem.variable !== 'R2_ENDPOINT')) {
+    env.problem('R2_ACCOUNT_ID', `is required ${why} unless R2_ENDPOINT is set`);
+  }
+  const accessKeyId = env.required('R2_ACCESS_KEY_ID', why);
+  const secretAccessKey = env.required('R2_SECRET_ACCESS_KEY', why);
+  const bucketName = env.required('R2_BUCKET_NAME', why);
+  const publicUrl = env.required('R2_PUBLIC_URL', why);
+  const region = env.read('R2_REGION') ?? 'auto';
+  if (!endpoint || !accessKeyId || !secretAccessKey || !bucketName || !publicUrl) return undefined;
+  return { accountId, endpoint, region, accessKeyId, secretAccessKey, bucketName, publicUrl };
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** Loopback addresses: no one else can reach a server listening there. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
 
 /** Without API tokens the local server has no auth, so it may only listen where no one else can reach it. */
-function readHost(env: Env, apiTokens: readonly string[]): string {
-  const host = read(env, 'HOST') ?? DEFAULTS.HOST;
-  if (apiTokens.length === 0 && !LOOPBACK.has(host)) {
-    throw new ConfigError('HOST', `must be a loopback address (127.0.0.1, ::1, localhost) while API_TOKEN is unset (got ${describeValue(host)})`);
+function readHost(env: EnvReader, apiTokens: readonly string[] | undefined): string {
+  const host = env.read('HOST') ?? DEFAULTS.HOST;
+  if (apiTokens?.length === 0 && !isLoopback(host)) {
+    env.problem('HOST', `must be a loopback address (127.0.0.1, ::1, localhost) while API_TOKEN is unset (got ${describeValue(host)})`);
   }
   return host;
 }
 
-/** Parses the configuration from `env`. Throws a ConfigError naming the first variable at fault. */
+/**
+ * Parses the configuration from `env`. Throws a ConfigError listing every variable at fault, each with what
+ * is wrong (never a secret's value).
+ */
 export function parseConfig(env: Env = process.env): Config {
-  const storageMode = read(env, 'STORAGE_MODE') ?? DEFAULTS.STORAGE_MODE;
-  const r2 = storageMode === 'r2' ? readR2(env) : undefined;
-  const apiTokens = storageMode === 'r2' ? required(env, 'API_TOKEN', 'when STORAGE_MODE=r2') : (read(env, 'API_TOKEN') ?? []);
-  const webhookUrl = read(env, 'READY_WEBHOOK_URL');
-  const webhook = webhookUrl
-    ? { url: webhookUrl, secret: required(env, 'WEBHOOK_SECRET', 'when READY_WEBHOOK_URL is set') }
-    : undefined;
-  return {
+  const reader = new EnvReader(env);
+  const storageMode = reader.read('STORAGE_MODE') ?? DEFAULTS.STORAGE_MODE;
+  const r2 = storageMode === 'r2' ? readR2(reader) : undefined;
+  // Undefined when API_TOKEN is invalid (its problem is recorded), so that HOST is not judged as if it were unset.
+  const apiTokens = storageMode === 'r2' ? reader.required('API_TOKEN', 'when STORAGE_MODE=r2') : (reader.read('API_TOKEN') ?? (env.API_TOKEN?.trim() ? undefined : []));
+  const webhookUrl = reader.read('READY_WEBHOOK_URL');
+  const webhookSecret = webhookUrl === undefined ? undefined : reader.required('WEBHOOK_SECRET', 'when READY_WEBHOOK_URL is set');
+  const config: Config = {
     storageMode,
-    uploadPath: path.resolve(read(env, 'UPLOAD_PATH') ?? DEFAULTS.UPLOAD_PATH),
+    uploadPath: path.resolve(reader.read('UPLOAD_PATH') ?? DEFAULTS.UPLOAD_PATH),
     r2,
-    apiTokens,
-    port: read(env, 'PORT') ?? DEFAULTS.PORT,
-    host: readHost(env, apiTokens),
-    uploadMaxBytes: read(env, 'UPLOAD_MAX_BYTES') ?? DEFAULTS.UPLOAD_MAX_BYTES,
-    uploadUrlTtlSeconds: read(env, 'UPLOAD_URL_TTL_SECONDS') ?? DEFAULTS.UPLOAD_URL_TTL_SECONDS,
-    maxInputPixels: read(env, 'MAX_INPUT_PIXELS') ?? DEFAULTS.MAX_INPUT_PIXELS,
-    cacheMaxAgeSeconds: read(env, 'CACHE_MAX_AGE_SECONDS') ?? DEFAULTS.CACHE_MAX_AGE_SECONDS,
-    allowedOrigins: read(env, 'ALLOWED_ORIGINS') ?? (storageMode === 'local' ? ['*'] : []),
-    webhook,
+    apiTokens: apiTokens ?? [],
+    port: reader.read('PORT') ?? DEFAULTS.PORT,
+    host: readHost(reader, apiTokens),
+    publicBaseUrl: reader.read('PUBLIC_BASE_URL'),
+    uploadMaxBytes: reader.read('UPLOAD_MAX_BYTES') ?? DEFAULTS.UPLOAD_MAX_BYTES,
+    uploadUrlTtlSeconds: reader.read('UPLOAD_URL_TTL_SECONDS') ?? DEFAULTS.UPLOAD_URL_TTL_SECONDS,
+    maxInputPixels: reader.read('MAX_INPUT_PIXELS') ?? DEFAULTS.MAX_INPUT_PIXELS,
+    cacheMaxAgeSeconds: reader.read('CACHE_MAX_AGE_SECONDS') ?? DEFAULTS.CACHE_MAX_AGE_SECONDS,
+    allowedOrigins: reader.read('ALLOWED_ORIGINS') ?? (storageMode === 'local' ? ['*'] : []),
+    webhook: webhookUrl && webhookSecret ? { url: webhookUrl, secret: webhookSecret } : undefined,
   };
+  if (reader.problems.length > 0) throw new ConfigError(reader.problems);
+  return config;
 }
 
 let cached: Config | undefined;

@@ -28,13 +28,29 @@ export class PoseStorageError extends Error {
   }
 }
 
-/** A configuration variable is missing or invalid; the message names it (never its secret value). */
-export class ConfigError extends PoseStorageError {
-  readonly variable: string;
+export interface ConfigProblem {
+  variable: string;
+  problem: string;
+}
 
-  constructor(variable: string, problem: string) {
-    super('invalid_configuration', `${variable} ${problem}`);
-    this.variable = variable;
+/**
+ * Configuration variables are missing or invalid: one line each, naming the variable and what is wrong
+ * (never a secret's value).
+ */
+export class ConfigError extends PoseStorageError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(variable: string, problem: string);
+  constructor(problems: readonly ConfigProblem[]);
+  constructor(variableOrProblems: string | readonly ConfigProblem[], problem = '') {
+    const problems = typeof variableOrProblems === 'string' ? [{ variable: variableOrProblems, problem }] : variableOrProblems;
+    super('invalid_configuration', problems.map((each) => `${each.variable} ${each.problem}`).join('\n'));
+    this.problems = problems;
+  }
+
+  /** The first variable at fault. */
+  get variable(): string {
+    return this.problems[0]?.variable ?? 'configuration';
   }
 }
 

@@ -1,13 +1,14 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import path from 'node:path';
 import { createHandler as createDeleteHandler } from '../../functions/delete.ts';
 import { createHandler as createHealthHandler } from '../../functions/health.ts';
 import { createHandler as createPresignHandler } from '../../functions/presign.ts';
 import { createHandler as createStatusHandler } from '../../functions/status.ts';
 import { createHandler as createThumbnailHandler } from '../../functions/thumbnail.ts';
-import type { Config } from '../config.ts';
+import { isLoopback, type Config } from '../config.ts';
 import type { HttpHandler, HttpResult } from '../lambda/http-handler.ts';
 import { LOCAL_EVENT_SOURCE, type LocalObjectCreatedEvent } from '../lambda/object-events.ts';
 import { publishedCacheControl, STAGING_PREFIX } from '../layout.ts';
@@ -44,7 +45,10 @@ export const SHUTDOWN_TIMEOUT_MS = 8_000;
 const ABORT_GRACE_MS = 1_000;
 
 export interface LocalServer {
+  /** Where clients reach it: PUBLIC_BASE_URL, or http://localhost:{port} (or the host it listens on). */
   url: string;
+  /** The port it listens on. */
+  port: number;
   services: Services;
   events: EventQueue;
   /**
@@ -67,9 +71,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     server.listen(config.port, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const url = `http://${host === '127.0.0.1' || host === '::1' || host === '0.0.0.0' ? 'localhost' : host}:${port}`;
+  const url = config.publicBaseUrl ?? originOf(host, port);
+  // Each request is answered at the address its client used (a LAN IP when listening on 0.0.0.0 or ::), so
+  // that the upload URLs it gets reach this server from where that client is.
+  const requestOrigin = new AsyncLocalStorage<string>();
 
-  const store = new DirectoryStore({ root: config.uploadPath, uploadBaseUrl: url });
+  const store = new DirectoryStore({ root: config.uploadPath, uploadBaseUrl: () => requestOrigin.getStore() ?? url });
   const services = createServices({ config: { ...config, port }, store, ...(options.logger && { logger: options.logger }) });
   const { logger } = services;
   // Requests can arrive as soon as the server listens: they wait until the directory is initialised.
@@ -107,7 +114,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     if (closing) response.setHeader('Connection', 'close');
     unanswered.add(response);
     response.once('close', () => unanswered.delete(response));
-    const work = ready.then(() => route(request, response)).catch((error: unknown) => {
+    const origin = config.publicBaseUrl ?? originFromHost(request.headers.host) ?? url;
+    const work = ready.then(() => requestOrigin.run(origin, () => route(request, response))).catch((error: unknown) => {
       if (request.destroyed && !request.complete) {
         response.destroy(); // the client left mid-request: nothing to answer, and not a server error
         return;
@@ -123,6 +131,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   });
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (config.apiTokens.length === 0 && !addressedToThisMachine(request.headers.host, config.publicBaseUrl)) {
+      // Without API_TOKEN the API has no auth: a page on another site could reach it through DNS rebinding
+      // (its own name pointed at 127.0.0.1). Browsers always send the name they resolved.
+      return sendResult(
+        response,
+        errorResult(403, 'forbidden_host', 'Without API_TOKEN this server answers requests addressed to localhost only; set API_TOKEN (or PUBLIC_BASE_URL)'),
+      );
+    }
     const requestUrl = parseRequestUrl(request.url ?? '/', url);
     if (!requestUrl) return sendResult(response, errorResult(400, 'invalid_request', 'The request target is not a valid path'));
     const { pathname } = requestUrl;
@@ -140,7 +156,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     }
     const handler = apiHandler(pathname, request.method ?? 'GET');
     if (handler) return invoke(handler, request, response, requestUrl);
-    if (await servePage(request, response, pathname, { serverOrigin: url, uploadMaxBytes: config.uploadMaxBytes })) return;
+    const serverOrigin = requestOrigin.getStore() ?? url;
+    if (await servePage(request, response, pathname, { serverOrigin, uploadMaxBytes: config.uploadMaxBytes })) return;
     sendResult(response, errorResult(404, 'not_found', 'There is nothing at this path'));
   }
 
@@ -174,6 +191,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   logger.info(`[Storage] Local server listening on ${url}`, { url, uploadPath: config.uploadPath, auth: config.apiTokens.length > 0 });
   return {
     url,
+    port,
     services,
     events,
     async close() {
@@ -217,6 +235,26 @@ async function finishesBy(promise: Promise<unknown>, deadline: number): Promise<
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The URL of a server listening on `host`: a wildcard or loopback address is reached as localhost. */
+function originOf(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' || isLoopback(host) ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host;
+  return `http://${name}:${port}`;
+}
+
+/** A Host header of the form name[:port] or [IPv6][:port], as an origin; undefined for anything else. */
+function originFromHost(host: string | undefined): string | undefined {
+  return host !== undefined && HOST_HEADER.test(host) ? `http://${host}` : undefined;
+}
+
+const HOST_HEADER = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
+/** Whether a request is addressed to this machine's loopback names (or to PUBLIC_BASE_URL's host). */
+function addressedToThisMachine(host: string | undefined, publicBaseUrl: string | undefined): boolean {
+  if (host === undefined) return true; // HTTP/1.0 without Host: no browser sends that
+  const name = host.replace(/:\d{1,5}$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return isLoopback(name) || (publicBaseUrl !== undefined && new URL(publicBaseUrl).host.toLowerCase() === host.toLowerCase());
 }
 
 /**

@@ -34,8 +34,7 @@ export function parseR2Config(env: Env, purpose: string): R2Config {
     return parseConfig({ ...env, STORAGE_MODE: 'r2', API_TOKEN: PLACEHOLDER_TOKEN }).r2!;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const problem = error.message.slice(error.variable.length + 1).replace('when STORAGE_MODE=r2', purpose);
-    throw new ConfigError(error.variable, problem);
+    throw new ConfigError(error.problems.map(({ variable, problem }) => ({ variable, problem: problem.replace('when STORAGE_MODE=r2', purpose) })));
   }
 }
 

@@ -32,8 +32,11 @@ const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}$/;
 export interface DirectoryStoreOptions {
   /** Absolute root directory (UPLOAD_PATH). */
   root: string;
-  /** Base URL of the local server that accepts signed uploads (e.g. http://127.0.0.1:3000). */
-  uploadBaseUrl: string;
+  /**
+   * Base URL of the local server that accepts signed uploads (e.g. http://127.0.0.1:3000), or how to get it
+   * for the request being answered (the local server answers each client at the address it used).
+   */
+  uploadBaseUrl: string | (() => string);
   /** HMAC key for upload URLs; a fresh random one by default (URLs then die with the process). */
   uploadSigningKey?: Uint8Array;
 }
@@ -49,13 +52,14 @@ export interface DirectoryStoreOptions {
 export class DirectoryStore implements ObjectStore {
   readonly root: string;
   readonly uploadSigningKey: Uint8Array;
-  readonly #uploadBaseUrl: string;
+  readonly #uploadBaseUrl: () => string;
   /** Compare-and-rename of one key at a time (ifMatch), by key. */
   readonly #replacing = new Map<string, Promise<void>>();
 
   constructor(options: DirectoryStoreOptions) {
     this.root = path.resolve(options.root);
-    this.#uploadBaseUrl = options.uploadBaseUrl;
+    const { uploadBaseUrl } = options;
+    this.#uploadBaseUrl = typeof uploadBaseUrl === 'string' ? () => uploadBaseUrl : uploadBaseUrl;
     this.uploadSigningKey = options.uploadSigningKey ?? randomBytes(32);
   }
 
@@ -214,7 +218,7 @@ export class DirectoryStore implements ObjectStore {
   async presignUpload(key: string, options: PresignUploadOptions): Promise<PresignedUpload> {
     this.pathOf(key);
     const expires = Math.floor(Date.now() / 1000) + options.expiresInSeconds;
-    const url = signUploadUrl(this.#uploadBaseUrl, this.uploadSigningKey, {
+    const url = signUploadUrl(this.#uploadBaseUrl(), this.uploadSigningKey, {
       key,
       contentType: options.contentType,
       contentLength: options.contentLength,

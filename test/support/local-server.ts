@@ -68,7 +68,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.sweepIntervalMs !== undefined && { sweepIntervalMs: options.sweepIntervalMs }),
     ...(options.shutdownTimeoutMs !== undefined && { shutdownTimeoutMs: options.shutdownTimeoutMs }),
   });
-  const port = Number(new URL(server.url).port);
+  const { port } = server;
   let closed: Promise<void> | undefined;
   const close = () => (closed ??= server.close());
   return {
@@ -181,7 +181,8 @@ export function rawRequest(
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const request = httpRequest(
-      { host: hostname, port, method: options.method ?? 'GET', path: options.path, headers: options.headers, agent: false },
+      // An IPv6 literal is bracketed in a URL, bare as a host to connect to.
+      { host: hostname.replace(/^\[(.*)\]$/, '$1'), port, method: options.method ?? 'GET', path: options.path, headers: options.headers, agent: false },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));

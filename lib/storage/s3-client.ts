@@ -17,6 +17,10 @@ export function createS3Client(r2: R2Config): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
+    // The SDK sends a large body after an `Expect: 100-continue` answer, on a new connection it does not keep:
+    // a TLS handshake and a round trip more per image on the WAN between Lambda and R2, to guard against a
+    // refusal that our own signed writes do not meet.
+    expectContinueHeader: false,
     // Without throwOnRequestTimeout the SDK only warns, and a hung connection would wait for the Lambda timeout.
     requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true },
   });

@@ -269,8 +269,10 @@ export class PoseStorage {
     return this.#deleting('pose', async () => {
       const pose = parsePoseRef(params);
       const deletedCount = await this.locks.withLock(pose, 'delete', { waitMs: WAIT_FOR_LOCK_MS }, async () => {
-        const [staged, existing] = await Promise.all([this.#collect(stagingPrefix(pose)), this.#existing(poseKeys(pose))]);
-        return { result: staged.length + existing.length, remove: [...staged, ...existing] };
+        const [staged, record] = await Promise.all([this.#collect(stagingPrefix(pose)), this.readRecord(pose)]);
+        // The files the record tells of (a backup never outlives its writer's lock, which we hold).
+        const known = record === undefined ? 0 : record.status === 'ready' ? 3 : 1;
+        return { result: staged.length + known, remove: [...staged, ...poseKeys(pose)] };
       });
       this.logger.info(`[Storage] Deleted pose: ${pose.poseId}`, { ...pose, deletedCount });
       return deletedCount;
@@ -345,11 +347,6 @@ export class PoseStorage {
     const keys: string[] = [];
     for await (const object of this.store.list(prefix)) keys.push(object.key);
     return keys;
-  }
-
-  async #existing(keys: readonly string[]): Promise<string[]> {
-    const found = await Promise.all(keys.map(async (key) => ((await this.store.head(key)) ? key : undefined)));
-    return found.filter((key) => key !== undefined);
   }
 
   async #deleting(what: 'pose' | 'generation', run: () => Promise<number>): Promise<DeleteResult> {

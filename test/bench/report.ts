@@ -10,6 +10,7 @@ import type { Profile } from './profile-case.ts';
 import type { PresignFigures } from './presign-case.ts';
 import type { CaseFigures, Image } from './thumbnails.ts';
 import type { MicroFigures } from '../../lib/pose-image.bench.ts';
+import type { FlowFigures, WanFigures } from './wan.ts';
 
 export interface Machine {
   date: string;
@@ -43,6 +44,7 @@ export interface Results {
   e2e?: E2eFigures[];
   presign?: PresignFigures;
   micro?: MicroFigures[];
+  wan?: WanFigures;
 }
 
 /** Lambda arm64 price (us-east-1): per GB-second, and per request. */
@@ -474,6 +476,31 @@ export function costBlock(results: Results): string {
   return table(['upload', 'processUpload on 1 core, ms', ...MEMORY_SIZES.map((m) => `${m} MB${m === RECOMMENDED_MB ? ' (recommended)' : m === 2048 ? ' (deployed)' : ''}`)], rows);
 }
 
+/** A flow over the WAN link: time, bytes each way, requests and the round trips they took. */
+function flowCells(flow: FlowFigures): string[] {
+  return [ms(flow.ms), kb(flow.sent), kb(flow.received), String(flow.requests), String(flow.roundTrips)];
+}
+
+function wanBlock(results: Results): string {
+  const wan = results.wan;
+  if (!wan) return '_Not run yet: `npm run bench -- --only=wan`._';
+  const header = ['flow', 'who', 'ms (median)', 'KiB sent', 'KiB received', 'requests', 'round trips'];
+  const rows: string[][] = [];
+  for (const upload of wan.uploads) {
+    const label = `upload to ready: ${upload.image} (${upload.width}x${upload.height}, ${mb(upload.bytes)} MiB)`;
+    rows.push([label, 'ours', ...flowCells(upload.ours)], ['', 'reference', ...flowCells(upload.reference)]);
+  }
+  rows.push(['status of a ready pose', 'ours', ...flowCells(wan.status.ours)]);
+  rows.push(['delete a pose', 'ours', ...flowCells(wan.remove.ours)], ['', 'reference', ...flowCells(wan.remove.reference)]);
+  return [
+    `${wan.rttMs} ms round trip, ${wan.mbps} Mbit/s each way, a round trip per new connection; warm functions; median of ${wan.runs} runs.`,
+    '',
+    table(header, rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r']),
+    '',
+    '![Time from the event to ready over the WAN link](test/bench/wan.svg)',
+  ].join('\n');
+}
+
 export const BLOCKS: Record<string, (results: Results) => string> = {
   machine: machineBlock,
   settings: settingsBlock,
@@ -487,6 +514,7 @@ export const BLOCKS: Record<string, (results: Results) => string> = {
   e2e: e2eBlock,
   micro: microBlock,
   cost: costBlock,
+  wan: wanBlock,
 };
 
 /** Replaces every `<!-- bench:NAME -->...<!-- /bench:NAME -->` block of `markdown` with its generated content. */

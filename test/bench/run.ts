@@ -11,6 +11,7 @@
  *   e2e         local mode, PUT end to ready, 200 uploads at concurrency 1 and 16 (e2e.ts)
  *   presign     presigned URLs per second (presign-case.ts)
  *   micro       tinybench over renderPose (lib/pose-image.bench.ts)
+ *   wan         the functions against the S3 test server over a WAN-shaped link, against the reference (wan.ts)
  * Results go to test/bench/results.json (results-quick.json with --quick); the generated blocks of
  * BENCHMARKS.md and test/bench/thumbnails.svg are rewritten from them (a full run writes them unless
  * --no-write; a quick run only with --write). `--only` reruns some sections and keeps the others' results.
@@ -30,10 +31,11 @@ import { runHandlerRss } from './handler-rss.ts';
 import type { PresignFigures } from './presign-case.ts';
 import type { Profile } from './profile-case.ts';
 import { fillTemplate, summaryBlock, type Machine, type Results } from './report.ts';
-import { thumbnailChart } from './svg.ts';
+import { thumbnailChart, wanChart } from './svg.ts';
 import { listImages, runConversions, runThumbnails } from './thumbnails.ts';
+import { runWan } from './wan.ts';
 
-const SECTIONS = ['thumbnails', 'conversion', 'profile', 'rss', 'coldstart', 'e2e', 'presign', 'micro'] as const;
+const SECTIONS = ['thumbnails', 'conversion', 'profile', 'rss', 'coldstart', 'e2e', 'presign', 'micro', 'wan'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const argv = process.argv.slice(2);
@@ -131,6 +133,9 @@ for (const section of only) {
       results.presign = result;
       break;
     }
+    case 'wan':
+      results.wan = await runWan(images, quick);
+      break;
     case 'micro': {
       const { result } = await runScript<MicroFigures[]>(path.join(REPO_ROOT, 'lib/pose-image.bench.ts'), [corpus, ...(quick ? ['--quick'] : [])], {
         env: ONE_THREAD_ENV,
@@ -148,6 +153,7 @@ if (write) {
   const template = await readFile(benchmarksFile, 'utf8');
   await writeFile(benchmarksFile, fillTemplate(template, results));
   if (results.thumbnails && results.images) await writeFile(chartFile, thumbnailChart(results.images, results.thumbnails));
+  if (results.wan) await writeFile(path.join(BENCH_DIR, 'wan.svg'), wanChart(results.wan));
   log(`Updated ${path.relative(REPO_ROOT, benchmarksFile)} and ${path.relative(REPO_ROOT, chartFile)}`);
 } else {
   log('BENCHMARKS.md left as is (quick runs write it only with --write)');

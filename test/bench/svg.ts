@@ -3,6 +3,7 @@
  * size of the decode floor, our pipeline, the reference's settings and the peers. Plain SVG, no dependencies.
  */
 import type { CaseFigures, Image } from './thumbnails.ts';
+import type { WanFigures } from './wan.ts';
 
 interface Series {
   id: string;
@@ -94,6 +95,53 @@ export function thumbnailChart(images: readonly Image[], figures: readonly CaseF
           `<text x="${(xb + 4).toFixed(1)}" y="${y + barHeight - 2}">${kbValue.toFixed(0)}</text>`,
         );
       }
+    });
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+/**
+ * The WAN chart (test/bench/wan.svg): per upload, the time from the event to ready over the WAN-shaped link,
+ * ours against the reference's straightforward flow, with the bytes the function sent.
+ */
+export function wanChart(wan: WanFigures): string {
+  const series = [
+    { id: 'ours', label: 'ours', colour: '#1b7837' },
+    { id: 'reference', label: 'reference, straightforward', colour: '#762a83' },
+  ] as const;
+  const barHeight = 16;
+  const groupHeight = series.length * barHeight + 22;
+  const top = 70;
+  const labelWidth = 250;
+  const panelWidth = 460;
+  const width = labelWidth + panelWidth + 150;
+  const height = top + wan.uploads.length * groupHeight + 30;
+  const maxMs = Math.max(...wan.uploads.flatMap((upload) => [upload.ours.ms, upload.reference.ms]));
+  const x = (value: number) => labelWidth + (value / maxMs) * panelWidth;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    `<text x="${labelWidth}" y="18" font-size="14" font-weight="bold">Event to ready over a ${wan.rttMs} ms, ${wan.mbps} Mbit/s link (median ms; KiB the function sent)</text>`,
+  ];
+  let legendX = labelWidth;
+  for (const entry of series) {
+    parts.push(`<rect x="${legendX}" y="32" width="10" height="10" fill="${entry.colour}"/>`, `<text x="${legendX + 14}" y="41">${escape(entry.label)}</text>`);
+    legendX += 14 + entry.label.length * 6.2 + 24;
+  }
+  wan.uploads.forEach((upload, row) => {
+    const y0 = top + row * groupHeight;
+    parts.push(
+      `<text x="${labelWidth - 8}" y="${y0 + barHeight}" text-anchor="end" font-weight="bold">${escape(upload.image)}</text>`,
+      `<text x="${labelWidth - 8}" y="${y0 + barHeight + 14}" text-anchor="end" fill="#555">${upload.width}x${upload.height}, ${(upload.bytes / 2 ** 20).toFixed(1)} MiB</text>`,
+    );
+    series.forEach((entry, i) => {
+      const flow = upload[entry.id];
+      const y = y0 + i * barHeight;
+      parts.push(
+        `<rect x="${labelWidth}" y="${y}" width="${Math.max(1, x(flow.ms) - labelWidth).toFixed(1)}" height="${barHeight - 3}" fill="${entry.colour}"><title>${escape(`${upload.image} ${entry.label}: ${flow.ms.toFixed(0)} ms, ${flow.requests} requests`)}</title></rect>`,
+        `<text x="${(x(flow.ms) + 4).toFixed(1)}" y="${y + barHeight - 5}">${flow.ms.toFixed(0)} ms, ${(flow.sent / 1024).toFixed(0)} KiB sent</text>`,
+      );
     });
   });
   parts.push('</svg>');

@@ -98,13 +98,15 @@ async function describeAnswer(response: Response): Promise<string> {
 /** Why a request got no answer: the host and the system's code (never the URL's query: it may hold a signature). */
 function unreachable(url: string, error: unknown): StepFailure {
   const { host, protocol } = new URL(url);
-  let code: string | undefined;
-  for (let cause = error, depth = 0; cause && depth < 5; cause = (cause as { cause?: unknown }).cause, depth++) {
-    const candidate = (cause as { code?: unknown }).code;
-    if (typeof candidate === 'string') code = candidate;
-  }
   if ((error as Error).name === 'TimeoutError') return new StepFailure(`no answer from ${host} in time`);
-  return new StepFailure(`could not reach ${protocol}//${host} (${code ?? (error instanceof Error ? error.message : String(error))})`);
+  // fetch says "fetch failed"; the cause below says why (ECONNREFUSED, ENOTFOUND, a certificate error...).
+  let why = error instanceof Error ? error.message : String(error);
+  for (let cause = (error as { cause?: unknown }).cause, depth = 0; cause && depth < 5; cause = (cause as { cause?: unknown }).cause, depth++) {
+    const { code, message } = cause as { code?: unknown; message?: unknown };
+    if (typeof code === 'string') why = code;
+    else if (typeof message === 'string' && message) why = message;
+  }
+  return new StepFailure(`could not reach ${protocol}//${host} (${why})`);
 }
 
 export async function runApiSmoke(options: ApiSmokeOptions): Promise<ApiSmokeResult> {

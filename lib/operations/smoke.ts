@@ -10,11 +10,12 @@ import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import type { Config } from '../config.ts';
 import { InvalidIdError, InvalidImageError } from '../errors.ts';
-import { imageKey, thumbnailKey } from '../layout.ts';
+import { imageKey, STAGING_PREFIX, thumbnailKey } from '../layout.ts';
 import type { Logger } from '../logger.ts';
 import { THUMBNAIL_SIZE } from '../pose-image.ts';
 import { PoseStorage } from '../pose-storage.ts';
 import { publicBaseUrl } from '../stores.ts';
+import { readFirst } from './migrate.ts';
 
 export interface SmokeOptions {
   storage: PoseStorage;
@@ -52,8 +53,14 @@ export async function runSmoke({ storage, config, write = (line) => console.log(
 
   await check('initialization', async () => {
     await storage.initializeLocalStorage();
-    return `initialized in ${storage.getStorageMode()} mode`;
+    await readFirst(storage.store.list(STAGING_PREFIX)); // the store answers (in r2 mode, nothing else asks it)
+    return `initialized in ${storage.getStorageMode()} mode, the store answers`;
   });
+  if (!results[0]!.ok) {
+    // Every other check would fail the same way: the first line says why.
+    write('\n0 passed, 1 failed (the other checks need the store)');
+    return { passed: 0, failed: 1 };
+  }
 
   await check('save pose with thumbnail', async () => {
     const imageBuffer = await sharp({ create: { width: 640, height: 960, channels: 3, background: '#3a7bd5' } }).png().toBuffer();

@@ -380,12 +380,13 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     }
     if (record.state === 'none') {
       found('unrecorded_pose', objects.image.key, 'published files with no record (written before records existed)', image.ok ? undefined : 'a record is written only for an image that decodes');
-    } else if (ready) {
+    } else if (ready && image.ok) {
+      // (An image that cannot be decoded is its own finding: its record disagrees with it as a consequence.)
       const sizes = [
         ready.bytes !== objects.image.size ? `${ready.bytes} bytes, the image has ${objects.image.size}` : undefined,
-        image.ok && (ready.width !== image.width || ready.height !== image.height) ? `${ready.width}x${ready.height}, the image is ${image.width}x${image.height}` : undefined,
+        ready.width !== image.width || ready.height !== image.height ? `${ready.width}x${ready.height}, the image is ${image.width}x${image.height}` : undefined,
       ].filter((text) => text !== undefined);
-      if (sizes.length > 0) found('record_mismatch', objects.record!.key, `the record says ${sizes.join('; ')}`, image.ok ? undefined : 'the image cannot be decoded');
+      if (sizes.length > 0) found('record_mismatch', objects.record!.key, `the record says ${sizes.join('; ')}`);
     }
     return problems;
   };

@@ -246,7 +246,7 @@ export class DirectoryStore implements ObjectStore {
    * with every chunk. Returns what was removed.
    */
   async removeStaleTemporaryFiles(olderThanMs: number): Promise<TemporaryFiles> {
-    return this.#sweepTemporaryFiles(Date.now() - olderThanMs);
+    return this.#sweepTemporaryFiles(olderThanMs > 0 ? Date.now() - olderThanMs : Number.POSITIVE_INFINITY);
   }
 
   /** Counts the temporary files and, with a cutoff, removes those last modified before it (or at it). */

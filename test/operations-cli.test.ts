@@ -10,6 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { newStagingKey } from '../lib/layout.ts';
+import { formatBytes } from '../lib/operations/format.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
@@ -174,10 +176,10 @@ describe('pose-storage CLI', () => {
     const bytes = await seed(30);
     const first = await cli(['migrate', '--from', 'local', '--to', 'r2', '--verify'], r2Env({ API_TOKEN: SECRET_MARKER }));
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain(`Migrating poses/ from local (${uploads}) to r2 (bucket ${server.bucket} at 127.0.0.1:`);
+    expect(first.stdout).toContain(`Migrating poses/ and records/ from local (${uploads}) to r2 (bucket ${server.bucket} at 127.0.0.1:`);
     expect(first.stdout).toMatch(/^progress: 60\/60 files \(100%\)/m);
     expect(first.stdout.match(/^progress: /gm)!.length).toBeGreaterThanOrEqual(10);
-    expect(first.stdout).toMatch(new RegExp(`^ +copied +60 files +${(bytes / 1024).toFixed(1)} KB$`, 'm'));
+    expect(first.stdout).toMatch(new RegExp(`^ +copied +60 files +${formatBytes(bytes)}$`, 'm'));
     expect(first.stdout).toMatch(/^ +verified +60 files .* read back and byte-identical$/m);
     expect(first.stdout).toMatch(/^ +failed +0 files/m);
     expect(first.stderr).toContain('"message":"[Storage] Migration started: 60 files from local to r2"');
@@ -230,28 +232,36 @@ describe('pose-storage CLI', () => {
     expect(JSON.parse(second.stdout)).toMatchObject({ copied: { files: 200 - copied }, skipped: { files: copied } });
   });
 
-  it('verify is exit status 1 while problems are left, 0 once --repair fixed them', async () => {
-    await seed(2);
-    await rm(path.join(uploads, 'poses', 'gen_1', 'p0_thumb.png')); // p0: missing thumbnail (its image is a valid 16x16 PNG)
-    const staged = path.join(uploads, 'staging', 'gen_1', 'p5', '0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11');
-    await mkdir(path.dirname(staged), { recursive: true });
-    await writeFile(staged, 'old upload');
-    const old = new Date(Date.now() - 5 * 3600_000);
-    await utimes(staged, old, old);
+  it('verify finds broken images and unprocessed uploads; --repair fixes what it can and says what it cannot', async () => {
+    await seed(3); // published by an older version: no records, and 16x16 "thumbnails"
+    await writeFile(path.join(uploads, 'poses', 'gen_1', 'p2.png'), '<!DOCTYPE html><html><body>502 Bad Gateway</body></html>');
+    const staged = newStagingKey({ generationId: 'gen_1', poseId: 'p5' }, Date.now() - 3 * 3600_000); // its event was lost
+    await mkdir(path.join(uploads, path.dirname(staged)), { recursive: true });
+    await writeFile(path.join(uploads, staged), await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c04' } }).png().toBuffer());
 
     const found = await cli(['verify'], env());
     expect(found.code).toBe(1);
-    expect(found.stdout).toMatch(/^ {2}missing thumbnail +poses\/gen_1\/p0\.png: no thumbnail poses\/gen_1\/p0_thumb\.png$/m);
-    expect(found.stdout).toMatch(/^ {2}broken thumbnail +poses\/gen_1\/p1_thumb\.png: 16x16, not 400x400$/m);
-    expect(found.stdout).toMatch(/^ {2}stale staging +staging\/gen_1\/p5\/0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11: staged 5\.0 h ago/m);
-    expect(found.stdout).toContain('3 problem(s) (1 missing thumbnail, 1 broken thumbnail, 1 stale staging). Run "pose-storage verify --repair" to fix them.');
+    expect(found.stdout).toMatch(/^ {2}broken thumbnail +poses\/gen_1\/p0_thumb\.png: 16x16, not 400x400$/m);
+    expect(found.stdout).toMatch(/^ {2}unrecorded pose +poses\/gen_1\/p1\.png: published files with no record/m);
+    expect(found.stdout).toMatch(
+      /^ {2}broken image +poses\/gen_1\/p2\.png: an HTML page, not an image {2}-> cannot be repaired: nothing valid to rebuild it from: delete the pose \(DELETE \/poses\/gen_1\/p2, or pose-storage cleanup for its generation\) or upload it again$/m,
+    );
+    expect(found.stdout).toContain(`  unprocessed upload      ${staged}: staged 3.0 h ago, never processed\n`);
+    expect(found.stdout).toContain('8 problem(s) (1 unprocessed upload, 1 broken image, 3 broken thumbnail, 3 unrecorded pose). Run "pose-storage verify --repair"');
+    expect(found.stdout).toMatch(/^progress: 4\/4 poses \(100%\)/m);
 
     const repaired = await cli(['verify', '--repair'], env());
-    expect(repaired.code).toBe(0);
-    expect(repaired.stdout).toContain('3 problem(s) (1 missing thumbnail, 1 broken thumbnail, 1 stale staging): 3 repaired, 0 left.');
-    const clean = await cli(['verify', '--json'], env());
-    expect(clean.code).toBe(0);
-    expect(JSON.parse(clean.stdout)).toMatchObject({ problems: 0, unrepaired: 0, findings: [] });
+    expect(repaired.code).toBe(1); // the HTML page is still there
+    expect(repaired.stdout).toContain(`  unprocessed upload      ${staged}: staged 3.0 h ago, never processed  -> repaired\n`);
+    expect(repaired.stdout).toContain('8 problem(s) (1 unprocessed upload, 1 broken image, 3 broken thumbnail, 3 unrecorded pose): 5 repaired, 3 left.');
+    const record = JSON.parse(await readFile(path.join(uploads, 'records', 'gen_1', 'p5.json'), 'utf8')) as Record<string, unknown>;
+    expect(record).toMatchObject({ status: 'ready', width: 64, height: 48 });
+
+    const left = JSON.parse((await cli(['verify', '--json'], env())).stdout) as { problems: number; findings: { kind: string; key: string }[] };
+    expect(left.problems).toBe(3);
+    expect(new Set(left.findings.filter((f) => f.kind !== 'rejection_record').map((f) => f.key))).toEqual(
+      new Set(['poses/gen_1/p2.png', 'poses/gen_1/p2_thumb.png']),
+    );
   });
 
   it('cleanup deletes the old generation and keeps the new one', async () => {

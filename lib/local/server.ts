@@ -1,8 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
-import path from 'node:path';
 import { createHandler as createDeleteHandler } from '../../functions/delete.ts';
 import { createHandler as createHealthHandler } from '../../functions/health.ts';
 import { createHandler as createPresignHandler } from '../../functions/presign.ts';
@@ -82,7 +80,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   // Requests can arrive as soon as the server listens: they wait until the directory is initialised.
   const ready = (async () => {
     await services.storage.initializeLocalStorage();
-    await rm(path.join(config.uploadPath, '.tmp'), { recursive: true, force: true }); // half-written files of a crash
+    // Half-written files of a crash: every one, as no write of this server has started yet.
+    await store.removeStaleTemporaryFiles(0);
   })();
 
   const handlers = {

@@ -5,6 +5,10 @@
  * `run` is expected to handle its own failures; if it throws, or the iterable does, no new item is started,
  * the runs in flight are awaited, and the first error is thrown. An aborted `signal` also stops new items
  * (without an error); the runs in flight finish first.
+ *
+ * Ours rather than p-limit or p-map: p-limit has no back-pressure on a listing (it queues every item), and
+ * p-map settles on the first error or abort without waiting for the runs in flight, which deleteGeneration
+ * (releasing the locks it took) and migrate (printing its summary) both need.
  */
 export async function forEachConcurrent<T>(
   items: AsyncIterable<T> | Iterable<T>,

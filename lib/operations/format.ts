@@ -1,29 +1,23 @@
-/** Units for people: sizes, durations, and plain-text tables. */
+/**
+ * Units for people: sizes (pretty-bytes), durations (pretty-ms), and what stays ours:
+ * - parseDuration: a strict `12h`/`30d`/`2w` whose error says what is accepted (`ms` takes "1.5 weeks" but
+ *   only answers `undefined` to a typo), in ten lines;
+ * - renderTable: plain `df`-style columns that scripts and tests read (cli-table3 draws boxes and brings
+ *   string-width for what is a padStart here).
+ *
+ * The local page (a browser bundle) shows sizes with formatBytes too; the Lambda functions never import this file.
+ */
+import prettyBytes from 'pretty-bytes';
+import prettyMs from 'pretty-ms';
 
-const BYTE_UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'] as const;
-
-/** 1536 -> "1.5 KB" (powers of 1024, as `du -h` and the dashboards show them). */
+/** 1536 -> "1.5 KiB" (powers of 1024, three significant digits). */
 export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < BYTE_UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const digits = unit === 0 || value >= 100 ? 0 : 1;
-  return `${value.toFixed(digits)} ${BYTE_UNITS[unit]}`;
+  return prettyBytes(bytes, { binary: true });
 }
 
-/** 93_000 -> "1m33s"; under a minute "12.3s" / "450ms". */
+/** 93_000 -> "1m 33s", 12_300 -> "12.3s", 450 -> "450ms"; "?" when unknown (infinite). */
 export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms)) return '?';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const seconds = Math.round(ms / 1000);
-  const hours = Math.floor(seconds / 3600);
-  const minutes = Math.floor((seconds % 3600) / 60);
-  const rest = seconds % 60;
-  return hours > 0 ? `${hours}h${String(minutes).padStart(2, '0')}m` : `${minutes}m${String(rest).padStart(2, '0')}s`;
+  return Number.isFinite(ms) ? prettyMs(Math.max(0, ms), { unitCount: 2 }) : '?';
 }
 
 const DURATION_UNITS: Readonly<Record<string, number>> = {

@@ -16,7 +16,6 @@ import { statfs } from 'node:fs/promises';
 import type { Config, StorageMode } from '../config.ts';
 import { ConfigError, PoseStorageError } from '../errors.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { formatBytes } from './format.ts';
 
 export const HEALTH_PREFIX = 'health/';
 export const DEFAULT_MIN_FREE_BYTES = 100 * 1024 * 1024;
@@ -59,6 +58,9 @@ export interface HealthOptions {
   /** Free bytes of a directory's file system (tests); default fs.statfs. */
   freeBytesOf?: (directory: string) => Promise<number>;
 }
+
+/** Sizes in whole MB, as --min-free-mb takes them (the HTTP functions import this file: no formatting library). */
+const megabytes = (bytes: number): string => `${Math.floor(bytes / (1024 * 1024)).toLocaleString('en-US')} MB`;
 
 async function statfsFreeBytes(directory: string): Promise<number> {
   const stats = await statfs(directory);
@@ -156,7 +158,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     checks.push(
       await timed('disk_space', timeoutMs, async () => {
         freeBytes = await freeBytesOf(config.uploadPath);
-        const summary = `${formatBytes(freeBytes)} free, threshold ${formatBytes(minFreeBytes)}`;
+        const summary = `${megabytes(freeBytes)} free, threshold ${megabytes(minFreeBytes)}`;
         return freeBytes >= minFreeBytes ? { reason: summary } : { ok: false, reason: `low disk space: ${summary}` };
       }),
     );

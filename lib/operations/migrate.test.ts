@@ -114,7 +114,7 @@ describe('migrate local -> r2', () => {
     expect(result.failed.files).toBe(0);
     expect(result.aborted).toBe(false);
     await expectSameBytes(bucket, files);
-    expect(await keysOf(bucket, '')).toHaveLength(400); // no staging object, no rejection record
+    expect(await keysOf(bucket, '')).toHaveLength(400); // no staging object, no lock
 
     const head = await client.send(new HeadObjectCommand({ Bucket: server.bucket, Key: 'poses/gen_03/pose_61_thumb.png' }));
     expect(head.ContentType).toBe('image/png');
@@ -129,6 +129,41 @@ describe('migrate local -> r2', () => {
     const again = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, bucket) });
     expect(again.copied.files).toBe(0);
     expect(again.skipped).toEqual({ files: 400, bytes });
+  });
+
+  it('copies records/ too, after poses/, as JSON without Cache-Control; and back into a directory', async () => {
+    const files = await seed(local, 6);
+    const records = new Map<string, Buffer>();
+    for (let i = 0; i < 6; i++) {
+      const body = Buffer.from(JSON.stringify({ status: 'ready', pose: i }));
+      records.set(`records/gen_00/pose_${i}.json`, body);
+      await local.put(`records/gen_00/pose_${i}.json`, body, { contentType: 'application/json' });
+    }
+    const started: string[] = [];
+    const recording = wrapStore(bucket, {
+      put: (key, body, putOptions) => {
+        started.push(key);
+        return bucket.put(key, body, putOptions);
+      },
+    });
+    const result = await migrate({ cacheControl: PUBLISHED_CACHE, ...options(local, recording), concurrency: 4 });
+    expect(result.copied.files).toBe(18);
+    await expectSameBytes(bucket, files);
+    for (const [key, body] of records) expect((await bucket.get(key))?.body.equals(body), key).toBe(true);
+    // Every published file is started before the first record.
+    const firstRecord = started.findIndex((key) => key.startsWith('records/'));
+    expect(started.slice(0, firstRecord).every((key) => key.startsWith('poses/'))).toBe(true);
+    expect(firstRecord).toBe(12);
+    const head = await client.send(new HeadObjectCommand({ Bucket: server.bucket, Key: 'records/gen_00/pose_3.json' }));
+    expect(head.ContentType).toBe('application/json');
+    expect(head.CacheControl).toBeUndefined();
+
+    const back = new DirectoryStore({ root: path.join(root, 'back'), uploadBaseUrl: 'http://127.0.0.1:1' });
+    const returned = await migrate({ cacheControl: PUBLISHED_CACHE, source: bucket, target: back, from: 'r2', to: 'local' });
+    expect(returned.copied.files).toBe(18);
+    for (const [key, body] of records) expect((await back.get(key))?.body.equals(body), key).toBe(true);
+    const again = await migrate({ cacheControl: PUBLISHED_CACHE, source: bucket, target: back, from: 'r2', to: 'local' });
+    expect(again).toMatchObject({ copied: { files: 0 }, skipped: { files: 18 } });
   });
 
   it('resumes after failures: the second run copies only what the first did not', async () => {

@@ -1,6 +1,8 @@
 /**
- * `pose-storage migrate`: copies every published file (`poses/`) from one store to another under the same
- * keys (local directory -> R2 bucket, or back), with bounded concurrency.
+ * `pose-storage migrate`: copies every published file (`poses/`) and every pose record (`records/`, which the
+ * status reads) from one store to another under the same keys (local directory -> R2 bucket, or back), with
+ * bounded concurrency. `poses/` is copied first, then `records/`: a record is started only after the files it describes.
+ * Staged uploads, locks and backups belong to work in progress and stay where they are.
  *
  * Resumable: an object already in the target with the same size and MD5 is skipped. The MD5 is the store's
  * ETag where it keeps one (S3/R2 single-part uploads); otherwise (a directory, a multipart ETag) the bytes are
@@ -10,10 +12,14 @@
  * never held whole; only the first failures are kept for the report.
  */
 import { createHash } from 'node:crypto';
-import { PUBLIC_PREFIX } from '../layout.ts';
+import { PUBLIC_PREFIX, RECORDS_PREFIX } from '../layout.ts';
 import type { Logger } from '../logger.ts';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.ts';
 import { forEachConcurrent } from './concurrency.ts';
+import type { Progress, Tally } from './progress.ts';
+
+/** What migrate copies, in this order. */
+export const MIGRATED_PREFIXES = [PUBLIC_PREFIX, RECORDS_PREFIX] as const;
 
 export const DEFAULT_MIGRATE_CONCURRENCY = 8;
 export const MAX_MIGRATE_CONCURRENCY = 64;
@@ -23,7 +29,7 @@ export const MAX_LISTED_FAILURES = 1000;
 export interface MigrateOptions {
   source: ObjectStore;
   target: ObjectStore;
-  /** Cache-Control of the copies (the service's, from CACHE_MAX_AGE_SECONDS). */
+  /** Cache-Control of the published copies (the service's, from CACHE_MAX_AGE_SECONDS). */
   cacheControl: string;
   /** Names of the two sides for logs ("local", "r2"). */
   from: string;
@@ -39,25 +45,19 @@ export interface MigrateOptions {
   /** Called once the totals are known, then after every object. */
   onProgress?: (progress: MigrationProgress) => void;
   logger?: Logger;
-  /** What to copy; default `poses/` (published files only). */
-  prefix?: string;
+  /** What to copy, in order; default MIGRATED_PREFIXES. */
+  prefixes?: readonly string[];
 }
 
-export interface Tally {
-  files: number;
-  bytes: number;
-}
+export type { Tally };
 
-export interface MigrationProgress {
+/** `done` counts the objects finished so far, whatever the outcome. */
+export interface MigrationProgress extends Progress {
   /** A dry run: `copied` counts what would be copied. */
   dryRun: boolean;
-  total: Tally;
-  /** Objects finished so far, whatever the outcome. */
-  done: Tally;
   copied: Tally;
   skipped: Tally;
   failed: Tally;
-  elapsedMs: number;
 }
 
 export interface MigrationFailure {
@@ -120,9 +120,14 @@ const add = (into: Tally, bytes: number) => {
   into.bytes += bytes;
 };
 
+/** Every object under the prefixes, one prefix after the other. */
+async function* listAll(store: ObjectStore, prefixes: readonly string[]): AsyncGenerator<ObjectInfo> {
+  for (const prefix of prefixes) yield* store.list(prefix);
+}
+
 export async function migrate(options: MigrateOptions): Promise<MigrationResult> {
   const { source, target, from, to, logger, signal, onProgress } = options;
-  const prefix = options.prefix ?? PUBLIC_PREFIX;
+  const prefixes = options.prefixes ?? MIGRATED_PREFIXES;
   const dryRun = options.dryRun ?? false;
   const verify = options.verify ?? false;
   const concurrency = options.concurrency ?? DEFAULT_MIGRATE_CONCURRENCY;
@@ -158,8 +163,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
   };
 
   // Pre-flight: a missing bucket or a refused credential fails here, once, not once per object.
-  await readFirst(target.list(prefix));
-  for await (const object of source.list(prefix)) add(result.total, object.size);
+  await readFirst(target.list(prefixes[0] ?? ''));
+  for await (const object of listAll(source, prefixes)) add(result.total, object.size);
   logger?.info(`[Storage] Migration started: ${result.total.files} files from ${from} to ${to}`, {
     from,
     to,
@@ -212,7 +217,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
       }
       const bytes = body!;
       if (!dryRun) {
-        await target.put(object.key, bytes, { contentType: contentTypeOf(object.key), cacheControl: options.cacheControl });
+        const published = object.key.startsWith(PUBLIC_PREFIX);
+        await target.put(object.key, bytes, { contentType: contentTypeOf(object.key), ...(published && { cacheControl: options.cacheControl }) });
         if (verify) {
           const copy = await target.get(object.key);
           if (!copy) throw new Error('verification failed: the copy cannot be read back');
@@ -234,7 +240,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
     }
   };
 
-  await forEachConcurrent(source.list(prefix), concurrency, migrateOne, signal);
+  await forEachConcurrent(listAll(source, prefixes), concurrency, migrateOne, signal);
   result.aborted = signal?.aborted === true && result.done.files < result.total.files;
   result.elapsedMs = performance.now() - started;
   const summary = {

@@ -1,7 +1,8 @@
-/** The progress output of migrate: plain lines at 10% steps (plus a heartbeat), a throttled bar on a TTY. */
+/** Progress for people: plain lines at 10% steps (plus a heartbeat) in logs, cli-progress's bar on a terminal. */
+import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { MigrationProgress } from './migrate.ts';
-import { createProgressReporter, estimateRemainingMs, formatProgressBar, formatProgressLine } from './progress.ts';
+import { createProgressReporter, estimateRemainingMs, formatProgressLine } from './progress.ts';
 
 function progress(done: number, total: number, elapsedMs = 1000, bytesPerFile = 1000): MigrationProgress {
   return {
@@ -15,68 +16,76 @@ function progress(done: number, total: number, elapsedMs = 1000, bytesPerFile = 
   };
 }
 
+const describeCopies = ({ copied, skipped, failed }: MigrationProgress) => `${copied.files} copied, ${skipped.files} skipped, ${failed.files} failed`;
+
+/** A stream that keeps what is written to it. */
+function collector(isTTY: boolean) {
+  const writes: string[] = [];
+  return { writes, stream: { isTTY, columns: 100, write: (text: string) => writes.push(text) } };
+}
+
 describe('plain lines (not a TTY)', () => {
   it('writes one line per 10% step, and the last one', () => {
-    const lines: string[] = [];
-    const reporter = createProgressReporter({ tty: false, write: (text) => lines.push(text), now: () => 0 });
+    const { writes, stream } = collector(false);
+    const reporter = createProgressReporter({ stream, noun: 'files', describe: describeCopies, now: () => 0 });
     for (let done = 0; done <= 200; done++) reporter.update(progress(done, 200));
     reporter.finish();
-    expect(lines.map((line) => /\((\d+)%\)/.exec(line)?.[1])).toEqual(['0', '10', '20', '30', '40', '50', '60', '70', '80', '90', '100']);
-    expect(lines.every((line) => line.startsWith('progress: ') && line.endsWith('\n'))).toBe(true);
+    expect(writes.map((line) => /\((\d+)%\)/.exec(line)?.[1])).toEqual(['0', '10', '20', '30', '40', '50', '60', '70', '80', '90', '100']);
+    expect(writes.every((line) => line.startsWith('progress: ') && line.endsWith('\n'))).toBe(true);
+    expect(writes.at(-1)).toBe('progress: 200/200 files (100%), 195 KiB/195 KiB, 200 copied, 0 skipped, 0 failed\n');
   });
 
-  it('adds a line every 100 files when 10 s passed since the last one (large, slow migrations)', () => {
-    const lines: string[] = [];
+  it('adds a line every 100 items when 10 s passed since the last one (large, slow runs)', () => {
+    const { writes, stream } = collector(false);
     let clock = 0;
-    const reporter = createProgressReporter({ tty: false, write: (text) => lines.push(text), now: () => clock });
+    const reporter = createProgressReporter({ stream, noun: 'poses', now: () => clock });
     reporter.update(progress(1, 100_000)); // 0%
     for (let done = 2; done <= 1000; done++) {
-      clock += 1000; // one file a second
+      clock += 1000; // one item a second
       reporter.update(progress(done, 100_000));
     }
-    // 1, then every 100 files once 10 s passed: 101, 201, ..., 901
-    expect(lines).toHaveLength(10);
-    expect(lines[1]).toMatch(/^progress: 101\/100000 files/);
+    // 1, then every 100 items once 10 s passed: 101, 201, ..., 901
+    expect(writes).toHaveLength(10);
+    expect(writes[1]).toMatch(/^progress: 101\/100000 poses \(0%\), 98.6 KiB\/95.4 MiB, ETA /);
   });
-});
 
-describe('bar (TTY)', () => {
-  it('redraws at most every 100 ms, always at the end, and ends its line', () => {
-    const writes: string[] = [];
-    let clock = 0;
-    const reporter = createProgressReporter({ tty: true, write: (text) => writes.push(text), now: () => clock });
-    for (let done = 0; done <= 100; done++) {
-      clock += 10;
-      reporter.update(progress(done, 100));
-    }
+  it('prints nothing for an empty run, and log lines as they are', () => {
+    const { writes, stream } = collector(false);
+    const reporter = createProgressReporter({ stream, noun: 'files' });
+    reporter.update(progress(0, 0));
+    reporter.log('a log line');
     reporter.finish();
-    const bars = writes.filter((text) => text.startsWith('\r['));
-    expect(bars.length).toBeGreaterThanOrEqual(10);
-    expect(bars.length).toBeLessThanOrEqual(13);
-    expect(writes.at(-1)).toBe('\n');
-    expect(bars.at(-1)).toContain('100%  100/100 files');
-  });
-
-  it('clears the bar to print a line, then draws it again', () => {
-    const writes: string[] = [];
-    const reporter = createProgressReporter({ tty: true, write: (text) => writes.push(text), now: () => 0 });
-    reporter.update(progress(5, 10));
-    reporter.interrupt(() => writes.push('log line\n'));
-    expect(writes.slice(1)).toEqual(['\r\x1b[K', 'log line\n', expect.stringMatching(/^\r\[/)]);
+    expect(writes).toEqual(['a log line\n']);
   });
 });
 
-describe('formatting', () => {
-  it('estimates the time left from the byte rate', () => {
+describe('bar (a terminal)', () => {
+  it('draws counts, bytes and ETA; prints log lines whole above it; ends on the final state', () => {
+    const { writes, stream } = collector(true);
+    const reporter = createProgressReporter({ stream, noun: 'files' });
+    for (let done = 0; done <= 40; done++) reporter.update(progress(done, 100, done * 10, 1024 * 1024));
+    reporter.log('{"level":"warn","message":"[Storage] something"}');
+    for (let done = 41; done <= 100; done++) reporter.update(progress(done, 100, done * 10, 1024 * 1024));
+    reporter.finish();
+    const screen = stripVTControlCharacters(writes.join(''));
+    expect(screen).toContain('{"level":"warn","message":"[Storage] something"}\n');
+    const lines = screen.split('\n').map((line) => line.trim());
+    expect(lines.at(-2)).toBe(`[${'#'.repeat(30)}] 100%  100/100 files  100 MiB/100 MiB  ETA 0ms`);
+    expect(screen.endsWith('\n')).toBe(true);
+  });
+});
+
+describe('estimates', () => {
+  it('the time left from the byte rate so far', () => {
     expect(estimateRemainingMs(progress(25, 100, 1000))).toBe(3000);
     expect(estimateRemainingMs(progress(0, 100, 1000))).toBe(Number.POSITIVE_INFINITY);
     expect(estimateRemainingMs(progress(100, 100, 1000))).toBe(0);
   });
 
-  it('bar and line show counts, bytes and ETA', () => {
-    expect(formatProgressBar(progress(42, 100, 1000, 1024 * 1024), 100)).toBe(
-      `[${'#'.repeat(17)}${'.'.repeat(23)}]   42%  42/100 files  42.0 MB/100 MB  ETA 1.4s`,
+  it('the plain line shows counts, bytes, the outcome and the ETA', () => {
+    expect(formatProgressLine(progress(42, 100, 1000, 1024), 'files', describeCopies)).toBe(
+      '42/100 files (42%), 42 KiB/100 KiB, 42 copied, 0 skipped, 0 failed, ETA 1.3s',
     );
-    expect(formatProgressLine(progress(42, 100, 1000, 1024))).toBe('42/100 files (42%), 42.0 KB/100 KB, 42 copied, 0 skipped, 0 failed, ETA 1.4s');
+    expect(formatProgressLine(progress(0, 100, 1000), 'poses')).toBe('0/100 poses (0%), 0 B/97.7 KiB, ETA ?');
   });
 });

@@ -1,16 +1,18 @@
 /**
- * `pose-storage usage`: files, bytes and poses in the store, by area (poses/, staging/, records/, other)
- * and optionally by generation. One listing of the whole store, page by page: no key is kept, only counters
- * (per area, and per generation when asked).
+ * `pose-storage usage`: files, bytes and poses in the store, by area of the layout (poses/, staging/, records/,
+ * locks/, backups/, other) and optionally by generation, plus in local mode the temporary files of `.tmp/`.
+ * One listing of the whole store, page by page: no key is kept, only counters (per area, and per generation
+ * when asked).
  *
  * A pose is a published image (`poses/{generationId}/{poseId}.png`), with or without its thumbnail; a
  * thumbnail (`..._thumb.png`) is not a pose of its own.
  */
-import { ID_PATTERN } from '../layout.ts';
+import { AREAS as LAYOUT_AREAS, ID_PATTERN } from '../layout.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
+import type { TemporaryFiles } from '../storage/directory-store.ts';
 
-export type Area = 'poses' | 'staging' | 'records' | 'other';
-export const AREAS: readonly Area[] = ['poses', 'staging', 'records', 'other'];
+export type Area = 'poses' | 'staging' | 'records' | 'locks' | 'backups' | 'other';
+export const AREAS: readonly Area[] = [...LAYOUT_AREAS.map((prefix) => prefix.slice(0, -1) as Area), 'other'];
 
 export interface UsageCounts {
   files: number;
@@ -24,17 +26,26 @@ export interface GenerationUsage extends UsageCounts {
   newest: string;
 }
 
+export interface TemporaryUsage extends UsageCounts {
+  /** Last modification of the oldest temporary file (ISO 8601), when there is one. */
+  oldest?: string;
+}
+
 export interface UsageReport extends UsageCounts {
   /** Published images (with or without thumbnail). */
   poses: number;
   thumbnails: number;
   areas: Record<Area, UsageCounts>;
-  /** With `byGeneration`: every generation (of poses/, staging/ or records/), sorted by id. */
+  /** Local mode: the directory's temporary files (`.tmp/`), not part of the counts above. */
+  temporary?: TemporaryUsage;
+  /** With `byGeneration`: every generation (of any area), sorted by id. */
   generations?: GenerationUsage[];
 }
 
 export interface UsageOptions {
   byGeneration?: boolean;
+  /** Local mode: how to count the temporary files (DirectoryStore.temporaryFiles). */
+  temporaryFiles?: () => Promise<TemporaryFiles>;
 }
 
 const PUBLISHED_FILE = /^poses\/([A-Za-z0-9_-]{1,128})\/([A-Za-z0-9_-]{1,128})\.png$/;
@@ -47,11 +58,8 @@ export function publishedKind(key: string): 'image' | 'thumbnail' | undefined {
 }
 
 function areaOf(key: string): Area {
-  const first = key.slice(0, key.indexOf('/') + 1);
-  if (first === 'poses/') return 'poses';
-  if (first === 'staging/') return 'staging';
-  if (first === 'records/') return 'records';
-  return 'other';
+  const first = key.slice(0, key.indexOf('/'));
+  return (AREAS as readonly string[]).includes(first) ? (first as Area) : 'other';
 }
 
 export async function measureUsage(store: ObjectStore, options: UsageOptions = {}): Promise<UsageReport> {
@@ -79,6 +87,10 @@ export async function measureUsage(store: ObjectStore, options: UsageOptions = {
     counts.newest = Math.max(counts.newest, object.lastModified.getTime());
   }
 
+  if (options.temporaryFiles) {
+    const { files, bytes, oldest } = await options.temporaryFiles();
+    report.temporary = { files, bytes, ...(oldest && { oldest: oldest.toISOString() }) };
+  }
   if (options.byGeneration) {
     report.generations = [...generations]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

@@ -1,29 +1,30 @@
 /**
- * verifyStore() finds and repairs every planted inconsistency, in a directory (stale staging by mtime) and in
- * a real S3-compatible server (stale staging by a later clock).
+ * verifyStore() against every kind of inconsistency of the layout, planted next to healthy poses that the
+ * library itself published, in a directory and in a real S3-compatible server: what it finds, what --repair
+ * makes whole (checked by reading the poses back), and what it says it cannot repair.
  */
-import { mkdtemp, rm, utimes } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
-import { renderPose } from '../pose-image.ts';
+import { parseConfig } from '../config.ts';
+import { backupKey, imageKey, lockKey, newStagingKey, recordKey, thumbnailKey, type PoseRef } from '../layout.ts';
+import { createLogger } from '../logger.ts';
+import { createServices, type Services } from '../services.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { S3Store } from '../storage/s3-store.ts';
-import { stagingMaxAgeMs, thumbnailProblem, verifyStore, type Finding, type VerifyOptions } from './verify.ts';
+import { checkImage, stagingMaxAgeMs, thumbnailProblem, verifyStore, type Finding, type VerifyOptions } from './verify.ts';
 
 const MAX_PIXELS = 50_000_000;
-const MAX_AGE = stagingMaxAgeMs(600); // 70 minutes
 const PNG = { contentType: 'image/png' };
-const STALE = 'staging/gen_1/p9/0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11';
-const FRESH = 'staging/gen_1/p8/1b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11';
+const JSON_TYPE = { contentType: 'application/json' };
 
 let server: S3TestServer;
 let bucket: S3Store;
 let root: string;
-let local: DirectoryStore;
 
 beforeAll(async () => {
   server = await startS3Server();
@@ -36,7 +37,6 @@ afterAll(async () => {
 
 beforeEach(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'verify-'));
-  local = new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' });
 });
 
 afterEach(async () => {
@@ -46,156 +46,225 @@ afterEach(async () => {
   await bucket.delete(keys);
 });
 
+function servicesOn(store: ObjectStore): Services {
+  const config = parseConfig({ STORAGE_MODE: 'local', UPLOAD_PATH: root });
+  return createServices({ config, store, logger: createLogger(() => undefined) });
+}
+
 function image(n: number, width = 48, height = 64): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: { r: 40 * n, g: 90, b: 200 - 10 * n } } }).png().toBuffer();
 }
 
-/** Every kind of inconsistency, next to healthy poses. Returns the images by pose key. */
-async function plant(store: ObjectStore): Promise<Map<string, Buffer>> {
-  const images = new Map<string, Buffer>();
-  const put = (key: string, body: Uint8Array) => store.put(key, body, PNG);
-  for (const n of [1, 2, 3, 4, 5]) {
-    const body = await image(n);
-    images.set(`poses/gen_1/p${n}`, body);
-    await put(`poses/gen_1/p${n}.png`, body);
-  }
-  const goodThumbnail = (await renderPose(images.get('poses/gen_1/p1')!, { maxInputPixels: MAX_PIXELS })).thumbnail;
-  await put('poses/gen_1/p1_thumb.png', goodThumbnail); // healthy
-  // p2: no thumbnail
-  await put('poses/gen_1/p3_thumb.png', goodThumbnail.subarray(0, Math.floor(goodThumbnail.length / 2))); // truncated PNG
-  await put('poses/gen_1/p4_thumb.png', await image(9, 16, 16)); // a valid PNG, but 16x16
-  await put('poses/gen_1/p5_thumb.png', Buffer.from('not an image at all')); // not a PNG
-  // gen_2: an orphan thumbnail, and a pose whose id ends in _thumb (with its own thumbnail: no orphan)
-  await put('poses/gen_2/q1_thumb.png', goodThumbnail);
-  const thumbId = await image(7);
-  images.set('poses/gen_2/z_thumb', thumbId);
-  await put('poses/gen_2/z_thumb.png', thumbId);
-  await put('poses/gen_2/z_thumb_thumb.png', (await renderPose(thumbId, { maxInputPixels: MAX_PIXELS })).thumbnail);
-  // gen_3: healthy
-  const healthy = await image(6);
-  images.set('poses/gen_3/ok', healthy);
-  await put('poses/gen_3/ok.png', healthy);
-  await put('poses/gen_3/ok_thumb.png', (await renderPose(healthy, { maxInputPixels: MAX_PIXELS })).thumbnail);
-  await put(STALE, Buffer.from('an upload nobody processed'));
-  await put(FRESH, Buffer.from('an upload being processed'));
-  await store.put('records/gen_1/p7.json', Buffer.from(JSON.stringify({ status: 'rejected', upload: { key: 'save', etag: 'e', uploadedAt: '2026-01-01T00:00:00.000Z' }, reason: 'not_an_image', message: 'no', rejectedAt: '2026-01-01T00:00:00.000Z' })), {
-    contentType: 'application/json',
-  });
-  return images;
+const pose = (generationId: string, poseId: string): PoseRef => ({ generationId, poseId });
+
+const HTML = Buffer.from('<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>');
+
+/** Every kind of inconsistency, each in a pose of its own, next to healthy poses. */
+async function plant({ storage, uploads }: Services): Promise<void> {
+  const { store } = storage;
+  const save = async (ref: PoseRef, n: number) => storage.savePoseWithThumbnail({ ...ref, imageBuffer: await image(n) });
+  const record = async (ref: PoseRef) => JSON.parse((await store.get(recordKey(ref)))!.body.toString()) as Record<string, unknown>;
+  /** Puts `body` under the pose's image key with a record that agrees on its size: only the image is at fault. */
+  const replaceImage = async (ref: PoseRef, body: Buffer) => {
+    const ready = await record(ref);
+    await store.put(imageKey(ref), body, PNG);
+    await store.put(recordKey(ref), Buffer.from(JSON.stringify({ ...ready, bytes: body.length })), JSON_TYPE);
+  };
+
+  await save(pose('gen_1', 'ok'), 1);
+  await save(pose('gen_1', 'trunc'), 2);
+  const valid = (await store.get(imageKey(pose('gen_1', 'trunc'))))!.body;
+  await replaceImage(pose('gen_1', 'trunc'), valid.subarray(0, Math.floor(valid.length / 2)));
+  await save(pose('gen_1', 'garbage'), 3);
+  await replaceImage(pose('gen_1', 'garbage'), Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7919) % 256)));
+  await save(pose('gen_1', 'html'), 4);
+  await replaceImage(pose('gen_1', 'html'), HTML);
+  await save(pose('gen_1', 'jpeg'), 5);
+  await replaceImage(pose('gen_1', 'jpeg'), await sharp(await image(5)).jpeg().toBuffer());
+  await save(pose('gen_1', 'nothumb'), 6);
+  await store.delete([thumbnailKey(pose('gen_1', 'nothumb'))]);
+  await save(pose('gen_1', 'badthumb'), 7);
+  await store.put(thumbnailKey(pose('gen_1', 'badthumb')), await image(7, 16, 16), PNG);
+  // Published by a version before records: image and thumbnail, no record.
+  await store.put(imageKey(pose('gen_1', 'legacy')), await image(8), PNG);
+  await store.put(thumbnailKey(pose('gen_1', 'legacy')), (await storage.render(await image(8))).thumbnail, PNG);
+  await save(pose('gen_1', 'sizes'), 9);
+  await store.put(recordKey(pose('gen_1', 'sizes')), Buffer.from(JSON.stringify({ ...(await record(pose('gen_1', 'sizes'))), width: 640, bytes: 1 })), JSON_TYPE);
+
+  // gen_2: what interrupted writers leave.
+  await store.put(thumbnailKey(pose('gen_2', 'orphan')), (await storage.render(await image(1))).thumbnail, PNG);
+  await save(pose('gen_2', 'gone'), 2);
+  await store.delete([imageKey(pose('gen_2', 'gone')), thumbnailKey(pose('gen_2', 'gone'))]);
+  const rejected = newStagingKey(pose('gen_2', 'rej'));
+  await store.put(rejected, Buffer.from('not an image'), PNG);
+  expect(await uploads.processUpload({ key: rejected })).toMatchObject({ status: 'rejected' });
+  await store.put(imageKey(pose('gen_2', 'rej')), await image(3), PNG);
+  // A publication that died after putting the new image in place: the previous one is the backup.
+  await save(pose('gen_2', 'backup'), 4);
+  await store.copy(imageKey(pose('gen_2', 'backup')), backupKey(pose('gen_2', 'backup')), PNG);
+  await store.put(imageKey(pose('gen_2', 'backup')), await image(5, 120, 90), PNG);
+  await save(pose('gen_2', 'locked'), 6);
+  const expired = { holder: 'upload staging/x', expiresAt: new Date(Date.now() - 60_000).toISOString() };
+  await store.put(lockKey(pose('gen_2', 'locked')), Buffer.from(JSON.stringify(expired)), JSON_TYPE);
+
+  // gen_3: uploads, and a pose a writer holds.
+  await store.put(newStagingKey(pose('gen_3', 'lost'), Date.now() - 3 * 3600_000), await image(7, 300, 200), PNG);
+  await store.put(newStagingKey(pose('gen_3', 'fresh')), await image(8), PNG);
+  await save(pose('gen_3', 'busy'), 9);
+  const live = { holder: 'delete', expiresAt: new Date(Date.now() + 60_000).toISOString() };
+  await store.put(lockKey(pose('gen_3', 'busy')), Buffer.from(JSON.stringify(live)), JSON_TYPE);
 }
 
-const summary = (findings: Finding[]) => findings.map((f) => [f.kind, f.key, f.problem, f.repaired]);
+const summary = (findings: Finding[]) => findings.map((f) => [f.kind, f.key.replace(/[0-9a-f-]{36}$/, '<uuid>'), f.repaired]);
 
-const EXPECTED_FINDINGS = (repaired: boolean) => [
-  ['missing_thumbnail', 'poses/gen_1/p2.png', true, repaired],
-  ['broken_thumbnail', 'poses/gen_1/p3_thumb.png', true, repaired],
-  ['broken_thumbnail', 'poses/gen_1/p4_thumb.png', true, repaired],
-  ['broken_thumbnail', 'poses/gen_1/p5_thumb.png', true, repaired],
-  ['orphan_thumbnail', 'poses/gen_2/q1_thumb.png', true, repaired],
-  ['stale_staging', STALE, true, repaired],
-  ['rejection_record', 'records/gen_1/p7.json', false, false],
+const UNREPAIRABLE = ['poses/gen_1/garbage.png', 'poses/gen_1/html.png', 'poses/gen_1/trunc.png'];
+
+const EXPECTED = (repaired: boolean) => [
+  ['broken_thumbnail', 'poses/gen_1/badthumb_thumb.png', repaired],
+  ['broken_image', 'poses/gen_1/garbage.png', false],
+  ['broken_image', 'poses/gen_1/html.png', false],
+  ['broken_image', 'poses/gen_1/jpeg.png', repaired],
+  ['unrecorded_pose', 'poses/gen_1/legacy.png', repaired],
+  ['missing_thumbnail', 'poses/gen_1/nothumb.png', repaired],
+  ['broken_image', 'poses/gen_1/trunc.png', false],
+  ['record_mismatch', 'records/gen_1/sizes.json', repaired],
+  ['leftover_backup', 'backups/gen_2/backup.png', repaired],
+  ['expired_lock', 'locks/gen_2/locked.json', repaired],
+  ['missing_image', 'poses/gen_2/orphan.png', repaired],
+  ['rejected_with_files', 'poses/gen_2/rej.png', repaired],
+  ['record_mismatch', 'records/gen_2/backup.json', repaired],
+  ['dangling_record', 'records/gen_2/gone.json', repaired],
+  ['rejection_record', 'records/gen_2/rej.json', false],
+  ['busy_pose', 'locks/gen_3/busy.json', false],
+  ['unprocessed_upload', 'staging/gen_3/lost/<uuid>', repaired],
 ];
 
-async function run(store: ObjectStore, options: Partial<VerifyOptions> = {}) {
+async function run(services: Services, options: Partial<VerifyOptions> = {}) {
   const findings: Finding[] = [];
   const result = await verifyStore({
-    store,
-    cacheControl: 'public, max-age=300',
-    maxInputPixels: MAX_PIXELS,
-    stagingMaxAgeMs: MAX_AGE,
+    storage: services.storage,
+    uploads: services.uploads,
+    stagingMaxAgeMs: stagingMaxAgeMs(600),
     onFinding: (finding) => findings.push(finding),
     ...options,
   });
   return { result, findings };
 }
 
-async function expectRepaired(store: ObjectStore, images: Map<string, Buffer>): Promise<void> {
-  for (const pose of ['poses/gen_1/p1', 'poses/gen_1/p2', 'poses/gen_1/p3', 'poses/gen_1/p4', 'poses/gen_1/p5']) {
-    const thumbnail = await store.get(`${pose}_thumb.png`);
-    const expected = (await renderPose(images.get(pose)!, { maxInputPixels: MAX_PIXELS })).thumbnail;
-    expect(thumbnail?.body.equals(expected), pose).toBe(true);
-    expect(await thumbnailProblem(thumbnail!.body, MAX_PIXELS)).toBeUndefined();
-  }
-  expect(await store.head('poses/gen_2/q1_thumb.png')).toBeUndefined();
-  expect(await store.head('poses/gen_2/z_thumb.png')).toBeDefined();
-  expect(await store.head('poses/gen_2/z_thumb_thumb.png')).toBeDefined();
-  expect(await store.head(STALE)).toBeUndefined();
-  expect(await store.head(FRESH)).toBeDefined();
-  expect(await store.head('records/gen_1/p7.json')).toBeDefined();
+/** What a client would see of a pose: its status, and its files' sizes. */
+async function seen({ storage, uploads }: Services, ref: PoseRef) {
+  const status = await uploads.getStatus(ref);
+  const [image, thumbnail] = await Promise.all([storage.store.get(imageKey(ref)), storage.store.get(thumbnailKey(ref))]);
+  const decoded = image && (await checkImage(image.body, MAX_PIXELS));
+  return {
+    status: status?.status,
+    ...(status?.status === 'ready' && { record: { width: status.width, height: status.height, bytes: status.bytes } }),
+    image: decoded?.ok ? { format: decoded.format, width: decoded.width, height: decoded.height, bytes: image!.size } : image && 'broken',
+    thumbnail: thumbnail && ((await thumbnailProblem(thumbnail.body, MAX_PIXELS)) ?? 'ok'),
+  };
 }
 
-describe('verify in local mode', () => {
-  it('finds every planted problem, changes nothing without --repair, and repairs all with it', async () => {
-    const images = await plant(local);
-    const old = new Date(Date.now() - 3 * 3600_000);
-    await utimes(path.join(root, STALE), old, old);
+async function expectRepaired(services: Services): Promise<void> {
+  const whole = (width: number, height: number) => ({
+    status: 'ready',
+    record: { width, height, bytes: expect.any(Number) },
+    image: { format: 'png', width, height, bytes: expect.any(Number) },
+    thumbnail: 'ok',
+  });
+  for (const id of ['ok', 'jpeg', 'nothumb', 'badthumb', 'legacy', 'sizes']) expect(await seen(services, pose('gen_1', id)), id).toEqual(whole(48, 64));
+  for (const id of ['backup', 'locked']) expect(await seen(services, pose('gen_2', id)), id).toEqual(whole(48, 64));
+  expect(await seen(services, pose('gen_3', 'lost'))).toEqual(whole(300, 200));
+  for (const id of ['sizes', 'jpeg']) {
+    const status = await seen(services, pose('gen_1', id));
+    expect(status.record?.bytes, id).toBe((status.image as { bytes: number }).bytes);
+  }
+  // Absent now: nothing was left to make them whole.
+  for (const id of ['orphan', 'gone']) expect(await seen(services, pose('gen_2', id)), id).toEqual({ status: undefined, image: undefined, thumbnail: undefined });
+  expect(await seen(services, pose('gen_2', 'rej'))).toEqual({ status: 'rejected', image: undefined, thumbnail: undefined });
+  const { store } = services.storage;
+  expect(await store.head(backupKey(pose('gen_2', 'backup')))).toBeUndefined();
+  expect(await store.head(lockKey(pose('gen_2', 'locked')))).toBeUndefined();
+  // Left alone: the pose being written, the pending upload, and the images nothing can rebuild.
+  expect(await store.head(lockKey(pose('gen_3', 'busy')))).toBeDefined();
+  expect(await seen(services, pose('gen_3', 'fresh'))).toMatchObject({ status: 'pending' });
+  for (const key of UNREPAIRABLE) expect(await store.head(key), key).toBeDefined();
+}
 
-    const found = await run(local);
-    expect(summary(found.findings)).toEqual(EXPECTED_FINDINGS(false));
+describe.each([
+  ['local', () => new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' })],
+  ['r2', () => bucket],
+] as const)('verify in %s mode', (_mode, makeStore) => {
+  it('finds every planted problem, changes nothing without --repair, repairs what it can with it', async () => {
+    const services = servicesOn(makeStore());
+    await plant(services);
+    const before = await seen(services, pose('gen_1', 'nothumb'));
+
+    const found = await run(services);
+    expect(summary(found.findings)).toEqual(EXPECTED(false));
     expect(found.result).toMatchObject({
       repair: false,
-      problems: 6,
-      unrepaired: 6,
-      checked: { generations: 3, poses: 7, thumbnails: 6, stagingObjects: 2, rejectionRecords: 1 },
-      found: { missing_thumbnail: 1, broken_thumbnail: 3, orphan_thumbnail: 1, stale_staging: 1, rejection_record: 1 },
+      problems: 15,
+      unrepaired: 15,
+      checked: { generations: 3, poses: 17, stagedUploads: 2 },
     });
-    expect(found.findings.find((f) => f.key.endsWith('p4_thumb.png'))?.detail).toBe('16x16, not 400x400');
-    expect(found.findings.find((f) => f.key.endsWith('p5_thumb.png'))?.detail).toBe('not a PNG');
-    expect(found.findings.find((f) => f.key.endsWith('p3_thumb.png'))?.detail).toMatch(/^not decodable/);
-    expect(found.findings.at(-1)?.detail).toBe('upload rejected: not_an_image');
-    // Nothing changed.
-    expect(await local.head('poses/gen_1/p2_thumb.png')).toBeUndefined();
-    expect(await local.head(STALE)).toBeDefined();
+    const detail = (key: string) => found.findings.find((f) => f.key === key)?.detail;
+    expect(detail('poses/gen_1/trunc.png')).toMatch(/^not decodable \(/);
+    expect(detail('poses/gen_1/garbage.png')).toBe('not an image (3000 bytes of something else)');
+    expect(detail('poses/gen_1/html.png')).toBe('an HTML page, not an image');
+    expect(detail('poses/gen_1/jpeg.png')).toBe('a JPEG, not the PNG published images are');
+    expect(detail('poses/gen_1/badthumb_thumb.png')).toBe('16x16, not 400x400');
+    expect(detail('records/gen_1/sizes.json')).toMatch(/^the record says 1 bytes, the image has \d+; 640x64, the image is 48x64$/);
+    for (const key of UNREPAIRABLE) {
+      expect(found.findings.find((f) => f.key === key)?.cannotRepair).toBe(
+        `nothing valid to rebuild it from: delete the pose (DELETE /poses/gen_1/${path.basename(key, '.png')}, or pose-storage cleanup for its generation) or upload it again`,
+      );
+    }
+    expect(await seen(services, pose('gen_1', 'nothumb'))).toEqual(before); // nothing changed
 
-    const repaired = await run(local, { repair: true });
-    expect(summary(repaired.findings)).toEqual(EXPECTED_FINDINGS(true));
-    expect(repaired.result).toMatchObject({ repair: true, problems: 6, unrepaired: 0 });
-    await expectRepaired(local, images);
+    const repaired = await run(services, { repair: true });
+    expect(summary(repaired.findings)).toEqual(EXPECTED(true));
+    expect(repaired.result).toMatchObject({ repair: true, problems: 15, unrepaired: 3 });
+    await expectRepaired(services);
 
-    const after = await run(local);
-    expect(summary(after.findings)).toEqual([['rejection_record', 'records/gen_1/p7.json', false, false]]);
-    expect(after.result.problems).toBe(0);
-  });
-
-  it('a thumbnail that cannot be rendered (the image is corrupt) stays a problem', async () => {
-    await local.put('poses/gen_4/bad.png', Buffer.from('\x89PNG\r\n\x1a\n and then garbage', 'latin1'), PNG);
-    const { result, findings } = await run(local, { repair: true });
-    expect(findings).toEqual([
-      expect.objectContaining({ kind: 'missing_thumbnail', key: 'poses/gen_4/bad.png', repaired: false, repairError: expect.stringMatching(/^the image cannot be rendered/) }),
+    const after = await run(services);
+    expect(summary(after.findings)).toEqual([
+      ['broken_image', 'poses/gen_1/garbage.png', false],
+      ['broken_image', 'poses/gen_1/html.png', false],
+      ['broken_image', 'poses/gen_1/trunc.png', false],
+      ['rejection_record', 'records/gen_2/rej.json', false],
+      ['busy_pose', 'locks/gen_3/busy.json', false],
     ]);
-    expect(result).toMatchObject({ problems: 1, unrepaired: 1 });
-    expect(await local.head('poses/gen_4/bad_thumb.png')).toBeUndefined();
   });
 });
 
-describe('verify in r2 mode', () => {
-  it('finds and repairs the same problems in the bucket (staging judged by a later clock)', async () => {
-    const images = await plant(bucket);
-    // Just written: no staging object is stale yet.
-    const now = await run(bucket);
-    expect(summary(now.findings)).toEqual(EXPECTED_FINDINGS(false).filter(([kind]) => kind !== 'stale_staging'));
-
-    // Three hours later both staging objects are stale, and both are removed.
-    const later = new Date(Date.now() + 3 * 3600_000);
-    const repaired = await run(bucket, { repair: true, now: later });
-    expect(summary(repaired.findings).filter(([kind]) => kind === 'stale_staging')).toEqual([
-      ['stale_staging', FRESH, true, true],
-      ['stale_staging', STALE, true, true],
-    ]);
-    expect(repaired.result.unrepaired).toBe(0);
-    await bucket.put(FRESH, Buffer.from('again'), PNG); // (expectRepaired wants it there)
-    await expectRepaired(bucket, images);
-
-    const after = await run(bucket);
-    expect(after.result.problems).toBe(0);
+describe('verify', () => {
+  it('reports progress by poses and image bytes, from a first count to the end', async () => {
+    const services = servicesOn(new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' }));
+    for (let i = 0; i < 5; i++) await services.storage.savePoseWithThumbnail({ generationId: `gen_${i % 2}`, poseId: `p${i}`, imageBuffer: await image(i) });
+    await services.storage.store.put(newStagingKey(pose('gen_0', 'pending')), await image(9), PNG);
+    const seenProgress: { done: number; total: number; bytes: number }[] = [];
+    await run(services, { onProgress: (p) => seenProgress.push({ done: p.done.files, total: p.total.files, bytes: p.total.bytes }) });
+    expect(seenProgress.map((p) => p.done)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(new Set(seenProgress.map((p) => p.total))).toEqual(new Set([6]));
+    expect(seenProgress[0]!.bytes).toBeGreaterThan(0);
   });
 });
 
-describe('thumbnailProblem', () => {
-  it('accepts a 400x400 PNG and names what is wrong with anything else', async () => {
+describe('checkImage', () => {
+  it('decodes in full: a valid PNG or JPEG gives its size; truncated, garbage and HTML say what they are', async () => {
+    const png = await image(1, 400, 300);
+    expect(await checkImage(png, MAX_PIXELS)).toEqual({ ok: true, format: 'png', width: 400, height: 300 });
+    expect(await checkImage(await sharp(png).jpeg().toBuffer(), MAX_PIXELS)).toEqual({ ok: true, format: 'jpeg', width: 400, height: 300 });
+    expect(await checkImage(png.subarray(0, 60), MAX_PIXELS)).toMatchObject({ ok: false, problem: expect.stringMatching(/^not decodable/) });
+    expect(await checkImage(HTML, MAX_PIXELS)).toEqual({ ok: false, problem: 'an HTML page, not an image' });
+    expect(await checkImage(Buffer.alloc(0), MAX_PIXELS)).toEqual({ ok: false, problem: 'an empty file, not an image' });
+    expect(await checkImage(png, 1000)).toMatchObject({ ok: false, problem: expect.stringMatching(/pixel limit/) });
+  });
+
+  it('thumbnailProblem accepts a 400x400 PNG and names what is wrong with anything else', async () => {
     const square = await sharp({ create: { width: 400, height: 400, channels: 4, background: '#fff' } }).png().toBuffer();
     expect(await thumbnailProblem(square, MAX_PIXELS)).toBeUndefined();
-    expect(await thumbnailProblem(await sharp(square).jpeg().toBuffer(), MAX_PIXELS)).toBe('not a PNG');
+    expect(await thumbnailProblem(await sharp(square).jpeg().toBuffer(), MAX_PIXELS)).toBe('a JPEG, not a PNG');
     expect(await thumbnailProblem(await image(1, 400, 300), MAX_PIXELS)).toBe('400x300, not 400x400');
     expect(await thumbnailProblem(square.subarray(0, 60), MAX_PIXELS)).toMatch(/^not decodable/);
   });

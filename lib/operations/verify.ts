@@ -1,135 +1,513 @@
 /**
- * `pose-storage verify [--repair]`: checks the store against the layout.
+ * `pose-storage verify [--repair]`: checks every pose against the layout's invariants (RELIABILITY.md): a pose
+ * is absent, pending (an upload is staged), rejected, or whole (a decodable PNG image, its 400x400 thumbnail,
+ * and a ready record that describes that image).
  *
- * - every published image has a thumbnail, and every thumbnail is a decodable 400x400 PNG;
- * - every thumbnail has its image (else it is an orphan);
- * - no staging object is older than an upload URL can live plus an hour (a stale upload nobody processed);
- * - rejection records are reported as notices (a refused upload is a state, not a problem).
+ * What it finds, pose by pose:
+ * - staged uploads never processed (older than the upload URL's lifetime plus an hour: their event was lost);
+ * - locks left by a writer that died (expired), and previous images kept aside by a publication that died
+ *   (leftover backups);
+ * - images that are no decodable PNG (truncated, garbage, an HTML page), missing or broken thumbnails, a
+ *   thumbnail or a ready record whose image is missing, a ready record whose size disagrees with the image;
+ * - published files with no record (written by a version before records), unreadable records, ready records
+ *   of poses that have no file left, and published files of a rejected pose.
+ * Rejection records are notices (a refused upload is a state, not a problem); so are poses locked by a writer at
+ * work, which are not checked.
  *
- * With `repair`, missing and broken thumbnails are rendered again from the image (as publishing does), orphan
- * thumbnails and stale staging objects are removed. Rejection records are left alone.
+ * With `repair`: unprocessed uploads are processed (`PoseUploads.processUpload`: published or rejected as their
+ * event would have), then each pose still at fault is repaired under its lock (an expired lock is taken over):
+ * a leftover backup is put back when it is the image the record describes, and removed; thumbnails are rendered
+ * again from the image; missing records are written from the image; what is left of a pose whose image is gone,
+ * and the files of a rejected pose, are removed. An image that cannot be decoded has nothing to be rebuilt from:
+ * it is reported as such, with what to do. Each pose is checked again after its repair: a finding is repaired
+ * only if the problem is gone.
  *
- * Streaming: `poses/` is listed in key order, so each generation's keys come together; one generation's
- * names are held at a time. Staging and rejection records are judged object by object.
- *
- * Layout note: `{poseId}_thumb.png` is also the image key of a pose whose id ends in `_thumb`. A `X_thumb.png`
- * counts as the thumbnail of X when `X.png` exists, as the image of pose `X_thumb` when `X_thumb_thumb.png`
- * exists, and as an orphan thumbnail otherwise.
+ * Streaming: the areas are listed in key order, merged by generation; one generation's keys are held at a time,
+ * and at most `concurrency` images are decoded at once, each reduced as it is decoded (memory stays small
+ * whatever the image's size). A first listing counts the poses and image bytes for the progress.
  */
-import { PUBLIC_PREFIX, RECORDS_PREFIX, STAGING_PREFIX } from '../layout.ts';
+import type { Logger } from '../logger.ts';
 import { sniffFormat } from '../image-format.ts';
 import { parseJson } from '../json.ts';
-import type { Logger } from '../logger.ts';
-import { renderPose, THUMBNAIL_SIZE } from '../pose-image.ts';
+import {
+  AREAS,
+  backupKey,
+  ID_PATTERN,
+  imageKey,
+  issuedAt,
+  lockKey,
+  parseStagingKey,
+  poseOfKey,
+  publishedCacheControl,
+  recordKey,
+  stagingPrefix,
+  thumbnailKey,
+  type PoseRef,
+} from '../layout.ts';
+import { LOCK_TTL_MS } from '../pose-lock.ts';
+import { readRecord, writeRecord, type PoseRecord, type UploadRef } from '../pose-record.ts';
+import { THUMBNAIL_SIZE } from '../pose-image.ts';
+import type { PoseStorage } from '../pose-storage.ts';
+import type { PoseUploads } from '../pose-uploads.ts';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.ts';
 import { forEachConcurrent } from './concurrency.ts';
+import type { Progress } from './progress.ts';
 
-export type FindingKind = 'missing_thumbnail' | 'broken_thumbnail' | 'orphan_thumbnail' | 'stale_staging' | 'rejection_record';
-export const FINDING_KINDS: readonly FindingKind[] = [
+export const PROBLEM_KINDS = [
+  'unprocessed_upload',
+  'expired_lock',
+  'leftover_backup',
+  'broken_image',
+  'missing_image',
   'missing_thumbnail',
   'broken_thumbnail',
-  'orphan_thumbnail',
-  'stale_staging',
-  'rejection_record',
-];
+  'record_mismatch',
+  'unrecorded_pose',
+  'unreadable_record',
+  'dangling_record',
+  'rejected_with_files',
+] as const;
+export const NOTICE_KINDS = ['rejection_record', 'busy_pose'] as const;
+export type FindingKind = (typeof PROBLEM_KINDS)[number] | (typeof NOTICE_KINDS)[number];
+export const FINDING_KINDS: readonly FindingKind[] = [...PROBLEM_KINDS, ...NOTICE_KINDS];
 
 export interface Finding {
   kind: FindingKind;
-  /** The image (missing_thumbnail), the thumbnail (broken, orphan), the staging object or the rejection record. */
+  /** The object at fault: the image, thumbnail, record, lock, backup or staged upload. */
   key: string;
   detail: string;
-  /** False for notices (rejection records): they never make verify fail. */
+  /** False for notices: they never make verify fail. */
   problem: boolean;
   repaired: boolean;
-  /** Why a repair failed. */
+  /** Why no repair can fix it, and what to do instead. */
+  cannotRepair?: string;
+  /** Why a repair that was tried failed. */
   repairError?: string;
 }
 
 export interface VerifyOptions {
-  store: ObjectStore;
-  /** Cache-Control of repaired thumbnails (the service's, from CACHE_MAX_AGE_SECONDS). */
-  cacheControl: string;
-  /** MAX_INPUT_PIXELS: the largest image decoded (thumbnails and images alike). */
-  maxInputPixels: number;
-  /** Staging objects older than this are stale (see stagingMaxAgeMs). */
+  storage: PoseStorage;
+  uploads: PoseUploads;
+  /** Staged uploads older than this were never processed (see stagingMaxAgeMs). */
   stagingMaxAgeMs: number;
   repair?: boolean;
   /** Default: the current time. */
   now?: Date;
-  /** Thumbnails checked or rendered at a time; default 4 (decoding is CPU-bound). */
+  /** Poses checked at a time; default 2 (decoding is CPU-bound). */
   concurrency?: number;
   /** Every finding, as found (a generation's findings in key order). */
   onFinding?: (finding: Finding) => void;
+  /** Once the totals are known, then after every pose. */
+  onProgress?: (progress: Progress) => void;
   logger?: Logger;
 }
 
 export interface VerifyResult {
   repair: boolean;
-  checked: { generations: number; poses: number; thumbnails: number; stagingObjects: number; rejectionRecords: number };
+  checked: { generations: number; poses: number; images: number; thumbnails: number; records: number; stagedUploads: number };
   found: Record<FindingKind, number>;
   repaired: Record<FindingKind, number>;
-  /** Findings that are problems (all but rejection records). */
+  /** Findings that are problems (not notices). */
   problems: number;
   /** Problems left: not repaired (without `repair`, every problem). */
   unrepaired: number;
 }
 
-/** How old a staging object may get: an upload URL's lifetime (UPLOAD_URL_TTL_SECONDS) plus an hour. */
+/** How old a staged upload may get: an upload URL's lifetime (UPLOAD_URL_TTL_SECONDS) plus an hour. */
 export function stagingMaxAgeMs(uploadUrlTtlSeconds: number): number {
   return (uploadUrlTtlSeconds + 3600) * 1000;
 }
 
-const PNG_NAME = /^([A-Za-z0-9_-]{1,128})\.png$/;
-const THUMB_SUFFIX = '_thumb';
+/** How long verify waits for a pose's lock before it reports the pose as busy. */
+const WAIT_FOR_LOCK_MS = 10_000;
 
-/** Why `body` is not a valid thumbnail (a decodable 400x400 PNG), or undefined when it is one. */
-export async function thumbnailProblem(body: Uint8Array, maxInputPixels: number): Promise<string | undefined> {
-  if (sniffFormat(body) !== 'png') return 'not a PNG';
-  const { default: sharp } = await import('sharp');
-  sharp.cache(false);
+/** Decoded images and thumbnails are reduced to this while they stream: a full decode in little memory. */
+const DECODE_PREVIEW = 64;
+
+let sharpModule: Promise<typeof import('sharp')> | undefined;
+function loadSharp(): Promise<typeof import('sharp')> {
+  sharpModule ??= import('sharp').then((module) => {
+    module.default.cache(false);
+    return module;
+  });
+  return sharpModule;
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 120);
+}
+
+/** What bytes that are no PNG, JPEG or WebP look like, for people. */
+function describeNonImage(body: Uint8Array): string {
+  const head = Buffer.from(body.subarray(0, 256)).toString('latin1').trimStart().toLowerCase();
+  if (body.length === 0) return 'an empty file, not an image';
+  if (head.startsWith('<!doctype html') || head.startsWith('<html')) return 'an HTML page, not an image';
+  if (head.startsWith('<')) return 'an XML or HTML document, not an image';
+  return `not an image (${body.length} bytes of something else)`;
+}
+
+export type ImageCheck = { ok: true; format: 'png' | 'jpeg' | 'webp'; width: number; height: number } | { ok: false; problem: string };
+
+/**
+ * Decodes an image in full, as validation does (magic bytes, at most `maxInputPixels`, fail on any error),
+ * reducing it as it streams. Its upright size when it decodes, else why not.
+ */
+export async function checkImage(body: Uint8Array, maxInputPixels: number): Promise<ImageCheck> {
+  const format = sniffFormat(body);
+  if (!format) return { ok: false, problem: describeNonImage(body) };
+  const { default: sharp } = await loadSharp();
+  const input = () => sharp(body, { failOn: 'error', limitInputPixels: maxInputPixels });
   try {
-    const { info } = await sharp(body, { failOn: 'error', limitInputPixels: maxInputPixels }).raw().toBuffer({ resolveWithObject: true });
-    if (info.width !== THUMBNAIL_SIZE || info.height !== THUMBNAIL_SIZE) {
-      return `${info.width}x${info.height}, not ${THUMBNAIL_SIZE}x${THUMBNAIL_SIZE}`;
-    }
-    return undefined;
+    const metadata = await input().metadata();
+    await input().resize(DECODE_PREVIEW, DECODE_PREVIEW, { fit: 'inside' }).raw().toBuffer();
+    const upright = (metadata.orientation ?? 1) >= 5;
+    return { ok: true, format, width: upright ? metadata.height : metadata.width, height: upright ? metadata.width : metadata.height };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    return `not decodable (${message.split('\n')[0]!.slice(0, 120)})`;
+    return { ok: false, problem: `not decodable (${firstLine(error)})` };
   }
 }
 
-/** The keys of `poses/`, one generation at a time (keys of a generation are contiguous in key order). */
-async function* publishedGenerations(store: ObjectStore): AsyncGenerator<{ generationId: string; files: Map<string, ObjectInfo> }> {
-  let current: { generationId: string; files: Map<string, ObjectInfo> } | undefined;
-  for await (const object of store.list(PUBLIC_PREFIX)) {
-    const [, generationId, name, ...deeper] = object.key.split('/');
-    if (generationId === undefined || name === undefined || deeper.length > 0) continue;
+/** Why a decoded thumbnail is not a valid one (a 400x400 PNG), or undefined when it is one. */
+function thumbnailVerdict(checked: ImageCheck): string | undefined {
+  if (!checked.ok) return checked.problem;
+  if (checked.format !== 'png') return `a ${checked.format.toUpperCase()}, not a PNG`;
+  if (checked.width !== THUMBNAIL_SIZE || checked.height !== THUMBNAIL_SIZE) {
+    return `${checked.width}x${checked.height}, not ${THUMBNAIL_SIZE}x${THUMBNAIL_SIZE}`;
+  }
+  return undefined;
+}
+
+/** Why `body` is not a valid thumbnail (a decodable 400x400 PNG), or undefined when it is one. */
+export async function thumbnailProblem(body: Uint8Array, maxInputPixels: number): Promise<string | undefined> {
+  return thumbnailVerdict(await checkImage(body, maxInputPixels));
+}
+
+/** The objects of one pose, as listed (or looked up again under its lock). */
+interface PoseObjects {
+  image?: ObjectInfo | undefined;
+  thumbnail?: ObjectInfo | undefined;
+  record?: ObjectInfo | undefined;
+  lock?: ObjectInfo | undefined;
+  backup?: ObjectInfo | undefined;
+  staged: ObjectInfo[];
+}
+
+interface Generation {
+  generationId: string;
+  poses: Map<string, { pose: PoseRef; objects: PoseObjects }>;
+}
+
+const generationOf = (key: string): string => key.split('/')[1] ?? '';
+
+/** One area's objects, a generation at a time (a generation's keys are contiguous in key order). */
+async function* groupsOf(listing: AsyncIterable<ObjectInfo>): AsyncGenerator<{ generationId: string; objects: ObjectInfo[] }> {
+  let current: { generationId: string; objects: ObjectInfo[] } | undefined;
+  for await (const object of listing) {
+    const generationId = generationOf(object.key);
+    if (!ID_PATTERN.test(generationId)) continue;
     if (current && current.generationId !== generationId) {
       yield current;
       current = undefined;
     }
-    current ??= { generationId, files: new Map() };
-    current.files.set(name, object);
+    current ??= { generationId, objects: [] };
+    current.objects.push(object);
   }
   if (current) yield current;
+}
+
+/** Every area's listing merged by generation, in the stores' key order (`g-x/` sorts before `g/`). */
+async function* generationsOf(store: ObjectStore): AsyncGenerator<Generation> {
+  const areas = AREAS.map((area) => groupsOf(store.list(area))[Symbol.asyncIterator]());
+  const heads = await Promise.all(areas.map((area) => area.next()));
+  try {
+    for (;;) {
+      const pending = heads.flatMap((head) => (head.done ? [] : [head.value.generationId]));
+      if (pending.length === 0) return;
+      const generationId = pending.reduce((a, b) => (`${b}/` < `${a}/` ? b : a));
+      const generation: Generation = { generationId, poses: new Map() };
+      for (const [index, head] of heads.entries()) {
+        if (head.done || head.value.generationId !== generationId) continue;
+        for (const object of head.value.objects) place(generation, object);
+        heads[index] = await areas[index]!.next();
+      }
+      yield generation;
+    }
+  } finally {
+    await Promise.all(areas.map((area) => area.return?.(undefined)));
+  }
+}
+
+/** Files an object under its pose; objects of no pose (custom files under poses/) are not checked. */
+function place(generation: Generation, object: ObjectInfo): void {
+  const pose = poseOfKey(object.key);
+  if (!pose) return;
+  let entry = generation.poses.get(pose.poseId);
+  if (!entry) generation.poses.set(pose.poseId, (entry = { pose, objects: { staged: [] } }));
+  const { objects } = entry;
+  if (object.key === imageKey(pose)) objects.image = object;
+  else if (object.key === thumbnailKey(pose)) objects.thumbnail = object;
+  else if (object.key === recordKey(pose)) objects.record = object;
+  else if (object.key === lockKey(pose)) objects.lock = object;
+  else if (object.key === backupKey(pose)) objects.backup = object;
+  else objects.staged.push(object);
 }
 
 const counters = (): Record<FindingKind, number> =>
   Object.fromEntries(FINDING_KINDS.map((kind) => [kind, 0])) as Record<FindingKind, number>;
 
+/** A problem found in a pose; `cannotRepair` when no repair exists for it. */
+type Problem = Omit<Finding, 'repaired' | 'repairError'>;
+
+type RecordState = { state: 'none' } | { state: 'unreadable' } | { state: 'ok'; record: PoseRecord };
+
+const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
 export async function verifyStore(options: VerifyOptions): Promise<VerifyResult> {
-  const { store, logger, maxInputPixels } = options;
+  const { storage, uploads, logger } = options;
+  const { store } = storage;
+  const { maxInputPixels } = storage.config;
+  const published = { contentType: 'image/png', cacheControl: publishedCacheControl(storage.config.cacheMaxAgeSeconds) };
   const repair = options.repair ?? false;
   const now = (options.now ?? new Date()).getTime();
-  const concurrency = options.concurrency ?? 4;
+  const concurrency = options.concurrency ?? 2;
   const result: VerifyResult = {
     repair,
-    checked: { generations: 0, poses: 0, thumbnails: 0, stagingObjects: 0, rejectionRecords: 0 },
+    checked: { generations: 0, poses: 0, images: 0, thumbnails: 0, records: 0, stagedUploads: 0 },
     found: counters(),
     repaired: counters(),
     problems: 0,
     unrepaired: 0,
+  };
+
+  const started = performance.now();
+  const progress: Progress = { total: { files: 0, bytes: 0 }, done: { files: 0, bytes: 0 }, elapsedMs: 0 };
+  const reportProgress = () => {
+    progress.elapsedMs = performance.now() - started;
+    options.onProgress?.({ total: { ...progress.total }, done: { ...progress.done }, elapsedMs: progress.elapsedMs });
+  };
+  if (options.onProgress) {
+    for await (const generation of generationsOf(store)) {
+      for (const { objects } of generation.poses.values()) {
+        progress.total.files++;
+        progress.total.bytes += objects.image?.size ?? 0;
+      }
+    }
+    reportProgress();
+  }
+
+  /** Image and thumbnail verdicts by version: a pose checked again after its repair decodes only what changed. */
+  const decoded = new Map<string, Promise<ImageCheck>>();
+  const decode = (info: ObjectInfo): Promise<ImageCheck> => {
+    const id = `${info.key}@${info.etag}`;
+    let verdict = decoded.get(id);
+    if (!verdict) {
+      verdict = store.get(info.key).then((stored) => (stored ? checkImage(stored.body, maxInputPixels) : { ok: false, problem: 'gone' }));
+      decoded.set(id, verdict);
+    }
+    return verdict;
+  };
+
+  const readRecordState = async (pose: PoseRef, objects: PoseObjects): Promise<RecordState> => {
+    if (!objects.record) return { state: 'none' };
+    const record = await readRecord(store, pose, quiet); // an unreadable record is a finding, not a log line
+    if (record) return { state: 'ok', record };
+    return (await store.head(recordKey(pose))) ? { state: 'unreadable' } : { state: 'none' };
+  };
+
+  const lockExpired = async (lock: ObjectInfo): Promise<boolean> => {
+    const stored = await store.get(lock.key);
+    if (!stored) return true;
+    const body = parseJson(stored.body.toString('utf8')) as { expiresAt?: unknown } | undefined;
+    const expiresAt = typeof body?.expiresAt === 'string' ? Date.parse(body.expiresAt) : Number.NaN;
+    return now > (Number.isNaN(expiresAt) ? stored.lastModified.getTime() + LOCK_TTL_MS : expiresAt);
+  };
+
+  /** What is wrong with a pose, from its objects. `locked`: we hold its lock (its lock object is ours). */
+  const inspect = async (pose: PoseRef, objects: PoseObjects, locked: boolean): Promise<Problem[]> => {
+    const problems: Problem[] = [];
+    const found = (kind: FindingKind, key: string, detail: string, cannotRepair?: string) =>
+      problems.push({ kind, key, detail, problem: !(NOTICE_KINDS as readonly string[]).includes(kind), ...(cannotRepair !== undefined && { cannotRepair }) });
+    const deleteAdvice = `delete the pose (DELETE /poses/${pose.generationId}/${pose.poseId}, or pose-storage cleanup for its generation) or upload it again`;
+
+    if (objects.lock && !locked) {
+      if (!(await lockExpired(objects.lock))) {
+        found('busy_pose', objects.lock.key, 'a writer holds its lock: not checked this time');
+        return problems;
+      }
+      found('expired_lock', objects.lock.key, `left by a writer that stopped (modified ${objects.lock.lastModified.toISOString()})`);
+    }
+    for (const staged of objects.staged) {
+      const age = now - (issuedAt(staged.key) ?? staged.lastModified).getTime();
+      if (age <= options.stagingMaxAgeMs) continue;
+      const hours = (age / 3_600_000).toFixed(1);
+      const detail = parseStagingKey(staged.key) ? `staged ${hours} h ago, never processed` : `staged ${hours} h ago under a name no upload URL gives`;
+      found('unprocessed_upload', staged.key, detail);
+    }
+    const pending = objects.staged.length > 0;
+    if (objects.backup) found('leftover_backup', objects.backup.key, 'the previous image, kept aside by a publication that stopped');
+
+    const record = await readRecordState(pose, objects);
+    if (record.state === 'ok' && record.record.status === 'rejected') {
+      found('rejection_record', objects.record!.key, `upload rejected: ${record.record.reason}`);
+      const files = [objects.image, objects.thumbnail].filter((info) => info !== undefined);
+      if (files.length > 0) found('rejected_with_files', files[0]!.key, `the pose was rejected, yet ${files.map((info) => info.key).join(' and ')} ${files.length > 1 ? 'are' : 'is'} published`);
+      return problems;
+    }
+    const ready = record.state === 'ok' && record.record.status === 'ready' ? record.record : undefined;
+    if (record.state === 'unreadable') found('unreadable_record', objects.record!.key, 'not a pose record');
+
+    if (!objects.image) {
+      if (objects.thumbnail) {
+        found('missing_image', imageKey(pose), ready ? `its record says ready, only the thumbnail ${objects.thumbnail.key} is left` : `only the thumbnail ${objects.thumbnail.key} is left`);
+      } else if (ready && !pending) {
+        found('dangling_record', objects.record!.key, 'the record says ready, but the pose has no file left');
+      }
+      return problems;
+    }
+
+    const image = await decode(objects.image);
+    if (!image.ok) {
+      found('broken_image', objects.image.key, image.problem, pending ? 'its staged upload replaces it once processed' : `nothing valid to rebuild it from: ${deleteAdvice}`);
+    } else if (image.format !== 'png') {
+      found('broken_image', objects.image.key, `a ${image.format.toUpperCase()}, not the PNG published images are`);
+    }
+    const repairable = image.ok ? undefined : 'it is made from the image, which cannot be decoded';
+    if (!objects.thumbnail) {
+      found('missing_thumbnail', objects.image.key, `no thumbnail ${thumbnailKey(pose)}`, repairable);
+    } else {
+      const problem = thumbnailVerdict(await decode(objects.thumbnail));
+      if (problem !== undefined) found('broken_thumbnail', objects.thumbnail.key, problem, repairable);
+    }
+    if (record.state === 'none') {
+      found('unrecorded_pose', objects.image.key, 'published files with no record (written before records existed)', image.ok ? undefined : 'a record is written only for an image that decodes');
+    } else if (ready && image.ok) {
+      // (An image that cannot be decoded is its own finding: its record disagrees with it as a consequence.)
+      const sizes = [
+        ready.bytes !== objects.image.size ? `${ready.bytes} bytes, the image has ${objects.image.size}` : undefined,
+        ready.width !== image.width || ready.height !== image.height ? `${ready.width}x${ready.height}, the image is ${image.width}x${image.height}` : undefined,
+      ].filter((text) => text !== undefined);
+      if (sizes.length > 0) found('record_mismatch', objects.record!.key, `the record says ${sizes.join('; ')}`);
+    }
+    return problems;
+  };
+
+  /** The pose's objects now, looked up key by key (under its lock: what the repair works on). */
+  const lookUp = async (pose: PoseRef): Promise<PoseObjects> => {
+    const [image, thumbnail, record, lock, backup] = await Promise.all(
+      [imageKey(pose), thumbnailKey(pose), recordKey(pose), lockKey(pose), backupKey(pose)].map((key) => store.head(key)),
+    );
+    const staged: ObjectInfo[] = [];
+    for await (const object of store.list(stagingPrefix(pose))) staged.push(object);
+    return { image, thumbnail, record, lock, backup, staged };
+  };
+
+  /** Makes a locked pose whole, or absent, as far as its objects allow; returns the keys to remove. */
+  const makeWhole = async (pose: PoseRef, objects: PoseObjects, assertHeld: () => void): Promise<string[]> => {
+    const remove: string[] = [];
+    const record = await readRecordState(pose, objects);
+    const ready = record.state === 'ok' && record.record.status === 'ready' ? record.record : undefined;
+    let image = objects.image;
+    if (objects.backup) {
+      // Put back the image the record (and so the thumbnail) describes, when the publication died after replacing it.
+      if (ready && image?.size !== ready.bytes && objects.backup.size === ready.bytes) {
+        assertHeld();
+        await store.copy(objects.backup.key, imageKey(pose), published);
+        image = await store.head(imageKey(pose));
+      }
+      remove.push(objects.backup.key);
+    }
+    for (const staged of objects.staged) {
+      // Uploads were processed before the lock was taken; what is left under a foreign name is no upload.
+      if (!parseStagingKey(staged.key) && now - staged.lastModified.getTime() > options.stagingMaxAgeMs) remove.push(staged.key);
+    }
+    if (record.state === 'ok' && record.record.status === 'rejected') {
+      remove.push(...[objects.image, objects.thumbnail].flatMap((info) => (info ? [info.key] : [])));
+      return remove;
+    }
+    if (!image) {
+      if (objects.thumbnail) remove.push(objects.thumbnail.key);
+      if (objects.record && (objects.thumbnail || objects.staged.length === 0)) remove.push(objects.record.key);
+      return remove;
+    }
+    const imageCheck = await decode(image);
+    const thumbnailOk = objects.thumbnail !== undefined && thumbnailVerdict(await decode(objects.thumbnail)) === undefined;
+    const recordOk =
+      ready !== undefined && ready.bytes === image.size && imageCheck.ok && ready.width === imageCheck.width && ready.height === imageCheck.height;
+    const imageOk = imageCheck.ok && imageCheck.format === 'png';
+    if (!imageCheck.ok || (imageOk && thumbnailOk && recordOk)) return remove;
+
+    const stored = await store.get(image.key);
+    if (!stored) return remove;
+    const rendered = await storage.render(stored.body);
+    let bytes = stored.body.length;
+    if (!rendered.imageIsInput) {
+      assertHeld();
+      await store.put(image.key, rendered.image, published);
+      bytes = rendered.image.length;
+    }
+    if (!thumbnailOk || !rendered.imageIsInput) {
+      assertHeld();
+      await store.put(thumbnailKey(pose), rendered.thumbnail, published);
+    }
+    if (!recordOk || !rendered.imageIsInput) {
+      const found: UploadRef = { key: image.key, etag: image.etag, uploadedAt: image.lastModified.toISOString() };
+      assertHeld();
+      await writeRecord(store, pose, {
+        status: 'ready',
+        upload: ready?.upload ?? found,
+        width: rendered.width,
+        height: rendered.height,
+        bytes,
+        publishedAt: new Date().toISOString(),
+      });
+    }
+    return remove;
+  };
+
+  /** Repairs a pose's problems; returns the problems left afterwards, and why the repair failed if it did. */
+  const repairPose = async (pose: PoseRef, problems: Problem[]): Promise<{ left: Problem[]; error?: string }> => {
+    try {
+      for (const problem of problems) {
+        if (problem.kind === 'unprocessed_upload' && parseStagingKey(problem.key)) await uploads.processUpload({ key: problem.key });
+      }
+      const fixable = problems.some((problem) => problem.kind !== 'unprocessed_upload' || !parseStagingKey(problem.key));
+      if (fixable) {
+        await storage.locks.withLock(pose, 'verify --repair', { waitMs: WAIT_FOR_LOCK_MS }, async (lock) => ({
+          result: undefined,
+          remove: await makeWhole(pose, { ...(await lookUp(pose)), lock: undefined }, () => lock.assertHeld()),
+        }));
+      }
+      const left = await inspect(pose, await lookUp(pose), false);
+      if (left.some((problem) => problem.kind === 'busy_pose')) return { left: problems, error: 'a writer took the pose meanwhile: run verify again' };
+      return { left };
+    } catch (error) {
+      return { left: problems, error: firstLine(error) };
+    }
+  };
+
+  const checkPose = async (pose: PoseRef, objects: PoseObjects): Promise<Finding[]> => {
+    const { checked } = result;
+    checked.poses++;
+    if (objects.image) checked.images++;
+    if (objects.thumbnail) checked.thumbnails++;
+    if (objects.record) checked.records++;
+    checked.stagedUploads += objects.staged.length;
+    const problems = await inspect(pose, objects, false);
+    const toRepair = problems.filter((problem) => problem.problem && problem.cannotRepair === undefined);
+    if (!repair || toRepair.length === 0) return problems.map((problem) => ({ ...problem, repaired: false }));
+    const { left, error } = await repairPose(pose, toRepair);
+    const still = (problem: Problem) => left.find((after) => after.kind === problem.kind && after.key === problem.key);
+    return problems.map((problem): Finding => {
+      if (!toRepair.includes(problem)) return { ...problem, repaired: false };
+      const after = still(problem);
+      if (!after) {
+        logger?.info(`[Storage] Repaired ${problem.kind.replaceAll('_', ' ')}: ${problem.key}`, { ...pose, kind: problem.kind, key: problem.key });
+        return { ...problem, repaired: true };
+      }
+      const why = error ?? after.cannotRepair ?? 'still there after the repair';
+      logger?.warn(`[Storage] Failed to repair ${problem.kind.replaceAll('_', ' ')}: ${problem.key}: ${why}`, { ...pose, kind: problem.kind, key: problem.key });
+      return { ...problem, repaired: false, ...(after.cannotRepair !== undefined && error === undefined ? { cannotRepair: after.cannotRepair } : { repairError: why }) };
+    });
   };
 
   const record = (finding: Finding): void => {
@@ -142,110 +520,19 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     options.onFinding?.(finding);
   };
 
-  /** Runs a repair (when asked) and fills in the finding's outcome. */
-  const attempt = async (finding: Finding, fix: () => Promise<void>): Promise<Finding> => {
-    if (!repair) return finding;
-    try {
-      await fix();
-      logger?.info(`[Storage] Repaired ${finding.kind.replace('_', ' ')}: ${finding.key}`, { kind: finding.kind, key: finding.key });
-      return { ...finding, repaired: true };
-    } catch (error) {
-      const repairError = error instanceof Error ? error.message : String(error);
-      logger?.warn(`[Storage] Failed to repair ${finding.kind.replace('_', ' ')}: ${finding.key}: ${repairError}`, {
-        kind: finding.kind,
-        key: finding.key,
-      });
-      return { ...finding, repairError };
-    }
-  };
-
-  /** Renders the thumbnail again from the image, and writes it as publishing does. */
-  const renderThumbnail = async (image: string, thumbnail: string): Promise<void> => {
-    const stored = await store.get(image);
-    if (!stored) throw new Error('the image is gone');
-    let rendered;
-    try {
-      rendered = await renderPose(stored.body, { maxInputPixels });
-    } catch (error) {
-      throw new Error(`the image cannot be rendered: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    await store.put(thumbnail, rendered.thumbnail, { contentType: 'image/png', cacheControl: options.cacheControl });
-  };
-
-  for await (const { generationId, files } of publishedGenerations(store)) {
+  for await (const generation of generationsOf(store)) {
     result.checked.generations++;
-    const stems = new Set<string>();
-    for (const name of files.keys()) {
-      const stem = PNG_NAME.exec(name)?.[1];
-      if (stem !== undefined) stems.add(stem);
-    }
-    const keyOf = (stem: string) => `${PUBLIC_PREFIX}${generationId}/${stem}.png`;
-    const tasks: (() => Promise<Finding | undefined>)[] = [];
-    for (const stem of stems) {
-      const isThumbnailName = stem.endsWith(THUMB_SUFFIX);
-      if (isThumbnailName && stems.has(stem.slice(0, -THUMB_SUFFIX.length))) continue; // checked with its image
-      if (isThumbnailName && !stems.has(`${stem}${THUMB_SUFFIX}`)) {
-        const thumbnail = keyOf(stem);
-        const image = keyOf(stem.slice(0, -THUMB_SUFFIX.length));
-        tasks.push(() =>
-          attempt({ kind: 'orphan_thumbnail', key: thumbnail, detail: `no image ${image}`, problem: true, repaired: false }, async () => {
-            // Published meanwhile (image first, thumbnail last): then it is no orphan any more.
-            if (await store.head(image)) return;
-            await store.delete([thumbnail]);
-          }),
-        );
-        continue;
-      }
-      result.checked.poses++;
-      const image = keyOf(stem);
-      const thumbnail = keyOf(`${stem}${THUMB_SUFFIX}`);
-      if (!stems.has(`${stem}${THUMB_SUFFIX}`)) {
-        tasks.push(() =>
-          attempt({ kind: 'missing_thumbnail', key: image, detail: `no thumbnail ${thumbnail}`, problem: true, repaired: false }, () =>
-            renderThumbnail(image, thumbnail),
-          ),
-        );
-        continue;
-      }
-      tasks.push(async () => {
-        result.checked.thumbnails++;
-        const stored = await store.get(thumbnail);
-        if (!stored) return undefined; // deleted meanwhile, with its pose
-        const problem = await thumbnailProblem(stored.body, maxInputPixels);
-        if (problem === undefined) return undefined;
-        return attempt({ kind: 'broken_thumbnail', key: thumbnail, detail: problem, problem: true, repaired: false }, () =>
-          renderThumbnail(image, thumbnail),
-        );
-      });
-    }
     const findings: Finding[] = [];
-    await forEachConcurrent(tasks, concurrency, async (task) => {
-      const finding = await task();
-      if (finding) findings.push(finding);
+    await forEachConcurrent(generation.poses.values(), concurrency, async ({ pose, objects }) => {
+      findings.push(...(await checkPose(pose, objects)));
+      progress.done.files++;
+      progress.done.bytes += objects.image?.size ?? 0;
+      reportProgress();
     });
-    findings.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    // Each pose's verdicts are final: forget what was decoded.
+    decoded.clear();
+    findings.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.kind < b.kind ? -1 : 1));
     findings.forEach(record);
-  }
-
-  const maxAge = options.stagingMaxAgeMs;
-  for await (const object of store.list(STAGING_PREFIX)) {
-    result.checked.stagingObjects++;
-    const age = now - object.lastModified.getTime();
-    if (age <= maxAge) continue;
-    const hours = (age / 3_600_000).toFixed(1);
-    record(
-      await attempt(
-        { kind: 'stale_staging', key: object.key, detail: `staged ${hours} h ago, never processed`, problem: true, repaired: false },
-        () => store.delete([object.key]),
-      ),
-    );
-  }
-
-  for await (const object of store.list(RECORDS_PREFIX)) {
-    const detail = await rejectionDetail(store, object.key);
-    if (detail === undefined) continue;
-    result.checked.rejectionRecords++;
-    record({ kind: 'rejection_record', key: object.key, detail, problem: false, repaired: false });
   }
 
   logger?.[result.unrepaired > 0 ? 'warn' : 'info'](`[Storage] Verify finished: ${result.problems} problem(s), ${result.unrepaired} left`, {
@@ -256,12 +543,4 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     poses: result.checked.poses,
   });
   return result;
-}
-
-/** "upload rejected: not_an_image" for the record of a rejected pose; undefined for any other record. */
-async function rejectionDetail(store: ObjectStore, key: string): Promise<string | undefined> {
-  const stored = await store.get(key);
-  const record = stored && (parseJson(stored.body.toString('utf8')) as { status?: unknown; reason?: unknown } | undefined);
-  if (record?.status !== 'rejected') return undefined;
-  return typeof record.reason === 'string' && /^[a-z_]{1,40}$/.test(record.reason) ? `upload rejected: ${record.reason}` : 'upload rejected';
 }

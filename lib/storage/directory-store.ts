@@ -41,6 +41,13 @@ export interface DirectoryStoreOptions {
   uploadSigningKey?: Uint8Array;
 }
 
+export interface TemporaryFiles {
+  files: number;
+  bytes: number;
+  /** Last modification of the oldest one. */
+  oldest: Date | undefined;
+}
+
 /**
  * The local-mode adapter: objects are files under `root`, written atomically (temporary file, then rename).
  *
@@ -230,6 +237,47 @@ export class DirectoryStore implements ObjectStore {
       headers: { 'Content-Type': options.contentType, 'Content-Length': String(options.contentLength), 'If-None-Match': '*' },
       expiresAt: new Date(expires * 1000),
     };
+  }
+
+  /** The temporary files (`.tmp/`): writes in progress, and what writers killed mid-write left behind. */
+  async temporaryFiles(): Promise<TemporaryFiles> {
+    return this.#sweepTemporaryFiles(undefined);
+  }
+
+  /**
+   * Removes the temporary files no write touched for `olderThanMs` (0: every one), which only a writer killed
+   * mid-write leaves: a live write renames or removes its file within moments, and a streamed upload touches it
+   * with every chunk. Returns what was removed.
+   */
+  async removeStaleTemporaryFiles(olderThanMs: number): Promise<TemporaryFiles> {
+    return this.#sweepTemporaryFiles(olderThanMs > 0 ? Date.now() - olderThanMs : Number.POSITIVE_INFINITY);
+  }
+
+  /** Counts the temporary files and, with a cutoff, removes those last modified before it (or at it). */
+  async #sweepTemporaryFiles(cutoff: number | undefined): Promise<TemporaryFiles> {
+    const directory = path.join(this.root, TEMP_DIR);
+    const found: TemporaryFiles = { files: 0, bytes: 0, oldest: undefined };
+    let names: string[];
+    try {
+      names = await readdir(directory);
+    } catch (error) {
+      if (isMissing(error)) return found;
+      throw fileSystemError(error, directory);
+    }
+    for (const name of names) {
+      const file = path.join(directory, name);
+      try {
+        const info = await stat(file);
+        if (!info.isFile() || (cutoff !== undefined && info.mtimeMs > cutoff)) continue;
+        if (cutoff !== undefined) await unlink(file);
+        found.files++;
+        found.bytes += info.size;
+        if (!found.oldest || info.mtime < found.oldest) found.oldest = info.mtime;
+      } catch (error) {
+        if (!isMissing(error)) throw fileSystemError(error, file); // renamed into place or removed meanwhile
+      }
+    }
+    return found;
   }
 
   /** A fresh temporary file name (its directory created); the caller removes the file. */

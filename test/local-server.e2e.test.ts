@@ -90,6 +90,7 @@ describe.each<{ image: TestImageName; contentType: string; generationId: string;
       bytes: expect.any(Number),
       version: expect.stringMatching(/^[0-9a-z]+$/),
     });
+    await server.server.events.drained(); // the thumbnailer's last step (staging and lock removed) is done
     const files = await listFiles(server.dir);
     expect(files).toEqual(expect.arrayContaining([`poses/${generationId}/${poseId}.png`, `poses/${generationId}/${poseId}_thumb.png`]));
     // Staging consumed, the lock released, nothing in .tmp: only the pose's record besides its files.

@@ -53,8 +53,10 @@ export interface TemporaryFiles {
  *
  * Conditional writes: create-only (`ifNoneMatch: '*'`) is a hard link of the finished temporary file, which
  * the kernel refuses when the name exists, so it is atomic across processes. Replace-if-version (`ifMatch`)
- * compares and renames under a lock held by this process; local mode has one server process, and the
- * operations tool never writes conditionally.
+ * compares and renames under a lock held by this process: atomic within one process. It only serves to take
+ * over an expired pose lock, so two processes (the server and `pose-storage cleanup` or `verify --repair`)
+ * could both take over the same dead writer's lock only if they tried within the same instant, two minutes
+ * after that writer died.
  */
 export class DirectoryStore implements ObjectStore {
   readonly root: string;

@@ -207,7 +207,7 @@ export function describeS3Failure(error: unknown, { operation, key, bucket, endp
   const url = safeUrl(endpoint);
   const host = url?.hostname ?? 'the endpoint';
   const hostPort = url ? `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}` : 'the endpoint';
-  const what = `${operation} ${key}`;
+  const what = key === '' ? operation : `${operation} ${key}`;
   const unavailable = (detail: string) => new StoreUnavailableError(`${what} failed: ${detail}`, { cause: error });
   const refused = (detail: string) => new PermissionDeniedError(`${what}: ${detail}`, { cause: error });
 
@@ -220,7 +220,9 @@ export function describeS3Failure(error: unknown, { operation, key, bucket, endp
   }
   if (name === 'NoSuchBucket') return unavailable(`bucket "${bucket}" does not exist at ${host} (NoSuchBucket): check R2_BUCKET_NAME and R2_ACCOUNT_ID`);
   if (status === 401 || status === 403 || name === 'AccessDenied') {
-    return refused(`the store refused access to bucket "${bucket}" (${name}, HTTP ${status ?? 403}): check the API token's permissions for this bucket`);
+    // A HEAD's refusal has no body, so no error code: it may be wrong keys as well as missing permissions.
+    const why = name === 'AccessDenied' ? 'check the API token\'s permissions for this bucket' : 'check the keys and the API token\'s permissions for this bucket';
+    return refused(`the store refused access to bucket "${bucket}" (${name === 'Unknown' ? 'no error code' : name}, HTTP ${status ?? 403}): ${why}`);
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return unavailable(`the host ${host} does not resolve (DNS ${code}): check R2_ACCOUNT_ID or R2_ENDPOINT`);
   if (code === 'ECONNREFUSED') return unavailable(`connection refused by ${hostPort}`);

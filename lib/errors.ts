@@ -80,9 +80,10 @@ export class DiskFullError extends PoseStorageError {
   }
 }
 
+/** The file system or the store refused: `what` says to what ("writing or reading /srv/x", "for list poses/: ..."). */
 export class PermissionDeniedError extends PoseStorageError {
-  constructor(target: string, options?: { cause?: unknown }) {
-    super('permission_denied', `Permission denied writing or reading ${target}`, options);
+  constructor(what: string, options?: { cause?: unknown }) {
+    super('permission_denied', `Permission denied ${what}`, options);
   }
 }
 

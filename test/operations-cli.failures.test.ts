@@ -108,14 +108,14 @@ describe('store failures through the CLI', () => {
   it('an access key the store does not know says to check R2_ACCESS_KEY_ID', async () => {
     await expectEveryCommandSays(
       r2({ R2_ACCESS_KEY_ID: 'AKIAUNKNOWNKEY', R2_SECRET_ACCESS_KEY: SECRET }),
-      /Permission denied writing or reading list \S* ?: the store does not know the access key \(InvalidAccessKeyId\): check R2_ACCESS_KEY_ID/,
+      /Permission denied for list( \S+)?: the store does not know the access key \(InvalidAccessKeyId\): check R2_ACCESS_KEY_ID/,
     );
   });
 
   it('a wrong secret key says to check R2_SECRET_ACCESS_KEY, and never shows it', async () => {
     await expectEveryCommandSays(
       r2({ R2_SECRET_ACCESS_KEY: SECRET }),
-      /Permission denied writing or reading list \S* ?: the store refused the request signature \(SignatureDoesNotMatch\): check R2_SECRET_ACCESS_KEY/,
+      /Permission denied for list( \S+)?: the store refused the request signature \(SignatureDoesNotMatch\): check R2_SECRET_ACCESS_KEY/,
     );
   });
 

@@ -395,7 +395,7 @@ export function fileSystemError(error: unknown, target: string): PoseStorageErro
   if (error instanceof PoseStorageError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return new DiskFullError(target, { cause: error });
-  if (code === 'EROFS') return new PermissionDeniedError(`${target} (read-only file system)`, { cause: error });
-  if (code === 'EACCES' || code === 'EPERM') return new PermissionDeniedError(target, { cause: error });
+  if (code === 'EROFS') return new PermissionDeniedError(`writing or reading ${target} (read-only file system)`, { cause: error });
+  if (code === 'EACCES' || code === 'EPERM') return new PermissionDeniedError(`writing or reading ${target}`, { cause: error });
   return new StoreUnavailableError(`local disk error ${code ?? 'unknown'} on ${target}`, { cause: error });
 }

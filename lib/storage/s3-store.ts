@@ -209,7 +209,7 @@ export function describeS3Failure(error: unknown, { operation, key, bucket, endp
   const hostPort = url ? `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}` : 'the endpoint';
   const what = key === '' ? operation : `${operation} ${key}`;
   const unavailable = (detail: string) => new StoreUnavailableError(`${what} failed: ${detail}`, { cause: error });
-  const refused = (detail: string) => new PermissionDeniedError(`${what}: ${detail}`, { cause: error });
+  const refused = (detail: string) => new PermissionDeniedError(`for ${what}: ${detail}`, { cause: error });
 
   if (name === 'PreconditionFailed' || status === 412 || name === 'ConditionalRequestConflict' || status === 409) {
     return new PreconditionFailedError(key, `the condition of the ${operation} did not hold (${name})`, { cause: error });

@@ -43,6 +43,7 @@ describe('parseConfig defaults', () => {
       uploadMaxBytes: 25 * 1024 * 1024,
       uploadUrlTtlSeconds: 600,
       maxInputPixels: 50_000_000,
+      keepImageMetadata: false,
       allowedOrigins: ['*'],
       webhook: undefined,
     });
@@ -64,6 +65,7 @@ describe('parseConfig defaults', () => {
       UPLOAD_MAX_BYTES: '1048576',
       UPLOAD_URL_TTL_SECONDS: '60',
       MAX_INPUT_PIXELS: '1000000',
+      KEEP_IMAGE_METADATA: 'true',
       ALLOWED_ORIGINS: 'https://app.example.test, http://localhost:5173',
       READY_WEBHOOK_URL: 'https://hooks.example.test/pose-ready',
       WEBHOOK_SECRET: 'webhook-secret-0123456789',
@@ -78,6 +80,7 @@ describe('parseConfig defaults', () => {
       uploadMaxBytes: 1048576,
       uploadUrlTtlSeconds: 60,
       maxInputPixels: 1_000_000,
+      keepImageMetadata: true,
       allowedOrigins: ['https://app.example.test', 'http://localhost:5173'],
       webhook: { url: 'https://hooks.example.test/pose-ready', secret: 'webhook-secret-0123456789' },
     });
@@ -100,6 +103,13 @@ describe('parseConfig defaults', () => {
     expect(parseConfig({ UPLOAD_MAX_BYTES: String(5 * 1024 ** 3) }).uploadMaxBytes).toBe(5 * 1024 ** 3);
     expect(parseConfig({ UPLOAD_URL_TTL_SECONDS: String(7 * 24 * 3600) }).uploadUrlTtlSeconds).toBe(7 * 24 * 3600);
     expect(parseConfig({ MAX_INPUT_PIXELS: String(2 ** 32 - 1) }).maxInputPixels).toBe(2 ** 32 - 1);
+  });
+
+  it('reads KEEP_IMAGE_METADATA as exactly "true" or "false"', () => {
+    expect(parseConfig({ KEEP_IMAGE_METADATA: 'true' }).keepImageMetadata).toBe(true);
+    expect(parseConfig({ KEEP_IMAGE_METADATA: ' true ' }).keepImageMetadata).toBe(true);
+    expect(parseConfig({ KEEP_IMAGE_METADATA: 'false' }).keepImageMetadata).toBe(false);
+    expect(parseConfig({ KEEP_IMAGE_METADATA: '' }).keepImageMetadata).toBe(false);
   });
 });
 
@@ -181,6 +191,9 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     ['MAX_INPUT_PIXELS', '0', {}],
     ['MAX_INPUT_PIXELS', String(2 ** 32), {}],
     ['MAX_INPUT_PIXELS', '1e6', {}],
+    ['KEEP_IMAGE_METADATA', 'TRUE', {}],
+    ['KEEP_IMAGE_METADATA', '1', {}],
+    ['KEEP_IMAGE_METADATA', 'yes', {}],
     ['ALLOWED_ORIGINS', 'app.example.test', {}],
     ['ALLOWED_ORIGINS', 'https://app.example.test,ftp://files.example.test', {}],
     ['ALLOWED_ORIGINS', '*, javascript:alert(1)', {}],
@@ -217,13 +230,15 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     const covered = new Set(cases.map(([variable]) => variable));
     const all = [
       'STORAGE_MODE', 'R2_ACCOUNT_ID', 'R2_BUCKET_NAME', 'R2_PUBLIC_URL', 'R2_ENDPOINT', 'API_TOKEN', 'PORT', 'HOST',
-      'UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'ALLOWED_ORIGINS', 'READY_WEBHOOK_URL', 'WEBHOOK_SECRET',
+      'UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'KEEP_IMAGE_METADATA', 'ALLOWED_ORIGINS', 'READY_WEBHOOK_URL',
+      'WEBHOOK_SECRET',
     ];
     expect(all.filter((variable) => !covered.has(variable))).toEqual([]);
   });
 
   it('shows a non-secret value that is wrong, bounded', () => {
     expect(configError({ PORT: 'http' }).message).toContain('"http"');
+    expect(configError({ KEEP_IMAGE_METADATA: 'yes' }).message).toBe('KEEP_IMAGE_METADATA must be "true" or "false" (got "yes")');
     const long = configError({ STORAGE_MODE: 'x'.repeat(500) }).message;
     expect(long).not.toContain('x'.repeat(41));
   });

@@ -38,6 +38,8 @@ export interface Config {
   uploadMaxBytes: number;
   uploadUrlTtlSeconds: number;
   maxInputPixels: number;
+  /** Publish images with their metadata (prompts, EXIF, XMP); by default it is stripped. */
+  keepImageMetadata: boolean;
   /** CORS origins; `['*']` allows any. */
   allowedOrigins: readonly string[];
   webhook: WebhookConfig | undefined;
@@ -87,6 +89,7 @@ const schemas = {
   UPLOAD_MAX_BYTES: integer(1, 5 * 1024 ** 3),
   UPLOAD_URL_TTL_SECONDS: integer(1, 7 * 24 * 3600),
   MAX_INPUT_PIXELS: integer(1, 2 ** 32 - 1),
+  KEEP_IMAGE_METADATA: z.enum(['true', 'false'], { error: 'must be "true" or "false"' }).transform((value) => value === 'true'),
   ALLOWED_ORIGINS: list.pipe(
     z.array(
       z
@@ -131,6 +134,7 @@ export const DEFAULTS = {
   UPLOAD_MAX_BYTES: 25 * 1024 * 1024,
   UPLOAD_URL_TTL_SECONDS: 600,
   MAX_INPUT_PIXELS: 50_000_000,
+  KEEP_IMAGE_METADATA: false,
 } as const;
 
 function readR2(env: Env): R2Config {
@@ -179,6 +183,7 @@ export function parseConfig(env: Env = process.env): Config {
     uploadMaxBytes: read(env, 'UPLOAD_MAX_BYTES') ?? DEFAULTS.UPLOAD_MAX_BYTES,
     uploadUrlTtlSeconds: read(env, 'UPLOAD_URL_TTL_SECONDS') ?? DEFAULTS.UPLOAD_URL_TTL_SECONDS,
     maxInputPixels: read(env, 'MAX_INPUT_PIXELS') ?? DEFAULTS.MAX_INPUT_PIXELS,
+    keepImageMetadata: read(env, 'KEEP_IMAGE_METADATA') ?? DEFAULTS.KEEP_IMAGE_METADATA,
     allowedOrigins: read(env, 'ALLOWED_ORIGINS') ?? (storageMode === 'local' ? ['*'] : []),
     webhook,
   };

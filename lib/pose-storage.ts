@@ -99,7 +99,7 @@ export class PoseStorage {
     try {
       const pose = parsePoseRef(params);
       if (params.poseLibraryId !== undefined) parseId('poseLibraryId', params.poseLibraryId);
-      const rendered = await renderPose(params.imageBuffer, { maxInputPixels: this.config.maxInputPixels });
+      const rendered = await renderPose(params.imageBuffer, { maxInputPixels: this.config.maxInputPixels, keepMetadata: this.config.keepImageMetadata });
       return await this.publish(pose, rendered);
     } catch (error) {
       const failure = asStorageError(error);

@@ -141,7 +141,7 @@ export class PoseUploads {
   async #publishOrReject(pose: PoseRef, bytes: Buffer): Promise<PoseStatus> {
     const { store, config, logger } = this.#storage;
     try {
-      const rendered = await renderPose(bytes, { maxInputPixels: config.maxInputPixels });
+      const rendered = await renderPose(bytes, { maxInputPixels: config.maxInputPixels, keepMetadata: config.keepImageMetadata });
       const { imageUrl, thumbnailUrl } = await this.#storage.publish(pose, rendered);
       return { ...pose, status: 'ready', imageUrl, thumbnailUrl };
     } catch (error) {

@@ -20,6 +20,14 @@ export const THUMBNAIL_SIZE = 400;
 export const THUMBNAIL_PNG = { quality: 85, effort: 1, dither: 0.5, compressionLevel: 6 } as const satisfies PngOptions;
 
 /**
+ * Cover scales the whole image to 400 on its short side and then crops it: for a long strip that intermediate is
+ * mostly thrown away (a 20000x20 JPEG turned by EXIF took 5 s), and past 83,886:1 libvips refuses to make it at all
+ * (a valid 100000x1 PNG). Past 8:1 the thumbnail cuts out the centred square first, all that cover keeps of it;
+ * up to 8:1 cover is as fast (a JPEG's shrink-on-load pays off), so ordinary images take the usual path.
+ */
+const CROP_FIRST_ASPECT_RATIO = 8;
+
+/**
  * The published full-size PNG of a JPEG or WebP upload. Adaptive row filtering makes photographic PNGs 20-28%
  * smaller than unfiltered ones; with it, deflate level 3 is within 0-5% of level 6's size and up to twice as
  * fast (level 1 is faster still but 14-39% larger). Stored bytes cost more than the encoding's Lambda time
@@ -90,7 +98,7 @@ export async function renderPose(bytes: Uint8Array, options: RenderOptions): Pro
     // A PNG's full decode is the thumbnail's (PNG has no shrink-on-load); a JPEG's or WebP's is the conversion's.
     const [image, thumbnail] = await Promise.all([
       published?.png ?? converted(input(), options.keepMetadata ?? false),
-      thumbnailOf(input()),
+      thumbnailOf(input(), width, height),
     ]);
     return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail };
   });
@@ -107,15 +115,21 @@ function converted(image: Sharp, keepMetadata: boolean): Promise<Buffer> {
  * benchmarks, which compare it with the reference's settings and other libraries.
  */
 export async function renderThumbnail(bytes: Uint8Array, options: RenderOptions): Promise<Buffer> {
-  return decoding(bytes, options, ({ input }) => thumbnailOf(input()));
+  return decoding(bytes, options, ({ input, width, height }) => thumbnailOf(input(), width, height));
 }
 
 /**
  * 400x400 cover, upright, without metadata (sharp's default). For a JPEG or WebP, libvips decodes at a reduced
- * scale (shrink-on-load), so the thumbnail never needs the full-size pixels.
+ * scale (shrink-on-load), so the thumbnail never needs the full-size pixels. `width` and `height` are upright.
  */
-function thumbnailOf(image: Sharp): Promise<Buffer> {
-  return image.autoOrient().resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' }).png(THUMBNAIL_PNG).toBuffer();
+function thumbnailOf(image: Sharp, width: number, height: number): Promise<Buffer> {
+  const upright = image.autoOrient();
+  const side = Math.min(width, height);
+  const square =
+    Math.max(width, height) > CROP_FIRST_ASPECT_RATIO * side
+      ? upright.extract({ left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side })
+      : upright;
+  return square.resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' }).png(THUMBNAIL_PNG).toBuffer();
 }
 
 interface Opened {

@@ -78,7 +78,11 @@ export function filterPngChunks(bytes: Uint8Array, options: PngFilterOptions): F
   let end = -1;
   while (end < 0) {
     if (input.length - offset < CHUNK_OVERHEAD) {
-      throw corrupt(offset === input.length ? `it ends without an IEND chunk, after ${index} chunks (truncated)` : `it ends inside the header of chunk ${index + 1} at byte ${offset} (truncated)`);
+      throw corrupt(
+        offset === input.length
+          ? `it ends without an IEND chunk, after ${index} chunks (truncated)`
+          : `it ends inside the header of chunk ${index + 1} at byte ${offset} (truncated)`,
+      );
     }
     const length = input.readUInt32BE(offset);
     const type = chunkType(input, offset + 4);
@@ -88,20 +92,22 @@ export function filterPngChunks(bytes: Uint8Array, options: PngFilterOptions): F
     if (chunkEnd > input.length) {
       throw corrupt(`${where} declares ${length} bytes but only ${Math.max(0, input.length - offset - CHUNK_OVERHEAD)} follow (truncated)`);
     }
-    if (type === undefined) throw corrupt(`${where}: a chunk type is four ASCII letters, got 0x${input.toString('hex', offset + 4, offset + 8)}`);
-    if (crc32(input.subarray(offset + 4, chunkEnd - 4)) !== input.readUInt32BE(chunkEnd - 4)) throw corrupt(`${where} fails its CRC check`);
+    if (type === undefined) {
+      throw corrupt(`${where}: a chunk type is four ASCII letters, got 0x${input.toString('hex', offset + 4, offset + 8)}`);
+    }
+    if (crc32(input.subarray(offset + 4, chunkEnd - 4)) !== input.readUInt32BE(chunkEnd - 4)) {
+      throw corrupt(`${where} fails its CRC check`);
+    }
 
     if (isCritical(type) && !CRITICAL.has(type)) {
       throw new InvalidImageError('unsupported_format', `The PNG has a critical chunk "${type}" (${where}) that is not part of standard PNG`);
     }
     if (index === 0 && (type !== 'IHDR' || length !== 13)) throw corrupt(`it must start with a 13-byte IHDR chunk, not ${where}`);
-    if (isCritical(type)) {
-      if (type === 'IHDR' && index > 0) throw corrupt(`${where} is a second IHDR`);
-      if (type === 'IDAT') sawImageData = true;
-      if (type === 'IEND') {
-        if (!sawImageData) throw corrupt(`it has no IDAT chunk before IEND`);
-        end = chunkEnd;
-      }
+    if (type === 'IHDR' && index > 0) throw corrupt(`${where} is a second IHDR`);
+    if (type === 'IDAT') sawImageData = true;
+    if (type === 'IEND') {
+      if (!sawImageData) throw corrupt('it has no IDAT chunk before IEND');
+      end = chunkEnd;
     }
     if (keeps(type, options)) {
       if (kept.at(-1) === offset) kept[kept.length - 1] = chunkEnd;

@@ -44,6 +44,7 @@ describe('parseConfig defaults', () => {
       uploadUrlTtlSeconds: 600,
       maxInputPixels: 50_000_000,
       cacheMaxAgeSeconds: 300,
+      keepImageMetadata: false,
       allowedOrigins: ['*'],
       webhook: undefined,
     });
@@ -66,6 +67,7 @@ describe('parseConfig defaults', () => {
       UPLOAD_URL_TTL_SECONDS: '60',
       MAX_INPUT_PIXELS: '1000000',
       CACHE_MAX_AGE_SECONDS: '86400',
+      KEEP_IMAGE_METADATA: 'true',
       ALLOWED_ORIGINS: 'https://app.example.test, http://localhost:5173',
       READY_WEBHOOK_URL: 'https://hooks.example.test/pose-ready',
       WEBHOOK_SECRET: 'webhook-secret-0123456789',
@@ -81,6 +83,7 @@ describe('parseConfig defaults', () => {
       uploadUrlTtlSeconds: 60,
       maxInputPixels: 1_000_000,
       cacheMaxAgeSeconds: 86400,
+      keepImageMetadata: true,
       allowedOrigins: ['https://app.example.test', 'http://localhost:5173'],
       webhook: { url: 'https://hooks.example.test/pose-ready', secret: 'webhook-secret-0123456789' },
     });
@@ -103,6 +106,13 @@ describe('parseConfig defaults', () => {
     expect(parseConfig({ UPLOAD_MAX_BYTES: String(5 * 1024 ** 3) }).uploadMaxBytes).toBe(5 * 1024 ** 3);
     expect(parseConfig({ UPLOAD_URL_TTL_SECONDS: String(7 * 24 * 3600) }).uploadUrlTtlSeconds).toBe(7 * 24 * 3600);
     expect(parseConfig({ MAX_INPUT_PIXELS: String(2 ** 32 - 1) }).maxInputPixels).toBe(2 ** 32 - 1);
+  });
+
+  it('reads KEEP_IMAGE_METADATA as exactly "true" or "false"', () => {
+    expect(parseConfig({ KEEP_IMAGE_METADATA: 'true' }).keepImageMetadata).toBe(true);
+    expect(parseConfig({ KEEP_IMAGE_METADATA: ' true ' }).keepImageMetadata).toBe(true);
+    expect(parseConfig({ KEEP_IMAGE_METADATA: 'false' }).keepImageMetadata).toBe(false);
+    expect(parseConfig({ KEEP_IMAGE_METADATA: '' }).keepImageMetadata).toBe(false);
   });
 });
 
@@ -195,6 +205,9 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     ['CACHE_MAX_AGE_SECONDS', '-1', {}],
     ['CACHE_MAX_AGE_SECONDS', String(365 * 24 * 3600 + 1), {}],
     ['CACHE_MAX_AGE_SECONDS', '5m', {}],
+    ['KEEP_IMAGE_METADATA', 'TRUE', {}],
+    ['KEEP_IMAGE_METADATA', '1', {}],
+    ['KEEP_IMAGE_METADATA', 'yes', {}],
     ['ALLOWED_ORIGINS', 'app.example.test', {}],
     ['ALLOWED_ORIGINS', 'https://app.example.test,ftp://files.example.test', {}],
     ['ALLOWED_ORIGINS', '*, javascript:alert(1)', {}],
@@ -231,7 +244,8 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
     const covered = new Set(cases.map(([variable]) => variable));
     const all = [
       'STORAGE_MODE', 'R2_ACCOUNT_ID', 'R2_BUCKET_NAME', 'R2_PUBLIC_URL', 'R2_ENDPOINT', 'API_TOKEN', 'PORT', 'HOST',
-      'PUBLIC_BASE_URL', 'UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'CACHE_MAX_AGE_SECONDS', 'ALLOWED_ORIGINS', 'READY_WEBHOOK_URL',
+      'PUBLIC_BASE_URL', 'UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'CACHE_MAX_AGE_SECONDS', 'KEEP_IMAGE_METADATA',
+      'ALLOWED_ORIGINS', 'READY_WEBHOOK_URL',
       'WEBHOOK_SECRET',
     ];
     expect(all.filter((variable) => !covered.has(variable))).toEqual([]);
@@ -239,6 +253,7 @@ describe('parseConfig rejects invalid values, naming the variable', () => {
 
   it('shows a non-secret value that is wrong, bounded', () => {
     expect(configError({ PORT: 'http' }).message).toContain('"http"');
+    expect(configError({ KEEP_IMAGE_METADATA: 'yes' }).message).toBe('KEEP_IMAGE_METADATA must be "true" or "false" (got "yes")');
     const long = configError({ STORAGE_MODE: 'x'.repeat(500) }).message;
     expect(long).not.toContain('x'.repeat(41));
   });

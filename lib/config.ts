@@ -46,6 +46,8 @@ export interface Config {
   maxInputPixels: number;
   /** How long browsers and CDNs may keep a published file before revalidating it. */
   cacheMaxAgeSeconds: number;
+  /** Publish images with their metadata (prompts, EXIF, XMP); by default it is stripped. */
+  keepImageMetadata: boolean;
   /** CORS origins; `['*']` allows any. */
   allowedOrigins: readonly string[];
   webhook: WebhookConfig | undefined;
@@ -108,6 +110,7 @@ const schemas = {
   UPLOAD_URL_TTL_SECONDS: integer(1, 7 * 24 * 3600),
   MAX_INPUT_PIXELS: integer(1, 2 ** 32 - 1),
   CACHE_MAX_AGE_SECONDS: integer(0, 365 * 24 * 3600),
+  KEEP_IMAGE_METADATA: z.pipe(z.enum(['true', 'false'], { error: 'must be "true" or "false"' }), z.transform((value) => value === 'true')),
   ALLOWED_ORIGINS: z.pipe(
     list,
     z.array(
@@ -176,6 +179,7 @@ export const DEFAULTS = {
   UPLOAD_URL_TTL_SECONDS: 600,
   MAX_INPUT_PIXELS: 50_000_000,
   CACHE_MAX_AGE_SECONDS: 300,
+  KEEP_IMAGE_METADATA: false,
 } as const;
 
 function readR2(env: EnvReader): R2Config | undefined {
@@ -232,6 +236,7 @@ export function parseConfig(env: Env = process.env): Config {
     uploadUrlTtlSeconds: reader.read('UPLOAD_URL_TTL_SECONDS') ?? DEFAULTS.UPLOAD_URL_TTL_SECONDS,
     maxInputPixels: reader.read('MAX_INPUT_PIXELS') ?? DEFAULTS.MAX_INPUT_PIXELS,
     cacheMaxAgeSeconds: reader.read('CACHE_MAX_AGE_SECONDS') ?? DEFAULTS.CACHE_MAX_AGE_SECONDS,
+    keepImageMetadata: reader.read('KEEP_IMAGE_METADATA') ?? DEFAULTS.KEEP_IMAGE_METADATA,
     allowedOrigins: reader.read('ALLOWED_ORIGINS') ?? (storageMode === 'local' ? ['*'] : []),
     webhook: webhookUrl && webhookSecret ? { url: webhookUrl, secret: webhookSecret } : undefined,
   };

@@ -1,6 +1,7 @@
 import type { PngOptions, Sharp } from 'sharp';
 import { InvalidImageError } from './errors.ts';
 import { sniffFormat, type ImageFormat } from './image-format.ts';
+import { filterPngChunks, type FilteredPng } from './png-chunks.ts';
 
 /**
  * Validation and rendering of a pose image: what the thumbnail handler and savePoseWithThumbnail both run.
@@ -19,10 +20,21 @@ export const THUMBNAIL_SIZE = 400;
 export const THUMBNAIL_PNG = { quality: 85, effort: 1, dither: 0.5, compressionLevel: 6 } as const satisfies PngOptions;
 
 /**
+ * Cover scales the whole image to 400 on its short side and then crops it: for a long strip that intermediate is
+ * mostly thrown away (a 20000x20 JPEG turned by EXIF took 5 s), and past 83,886:1 libvips refuses to make it at all
+ * (a valid 100000x1 PNG). Past 8:1 the thumbnail cuts out the centred square first, all that cover keeps of it;
+ * up to 8:1 cover is as fast (a JPEG's shrink-on-load pays off), so ordinary images take the usual path.
+ */
+const CROP_FIRST_ASPECT_RATIO = 8;
+
+/**
  * The published full-size PNG of a JPEG or WebP upload. Adaptive row filtering makes photographic PNGs 20-28%
  * smaller than unfiltered ones; with it, deflate level 3 is within 0-5% of level 6's size and up to twice as
  * fast (level 1 is faster still but 14-39% larger). Stored bytes cost more than the encoding's Lambda time
- * within days; see BENCHMARKS.md. A PNG upload is published as is and never re-encoded.
+ * within days; see BENCHMARKS.md. A PNG upload is published as its own chunks, filtered (png-chunks.ts), and
+ * never re-encoded, unless dropping its EXIF would lose its orientation: then it is converted upright like a JPEG.
+ * Converted images carry no metadata (sharp's default) and are in sRGB, what the web assumes and the thumbnail
+ * is in; a wide-gamut or CMYK source is converted through its ICC profile, so its colours stay right.
  */
 export const IMAGE_PNG = { compressionLevel: 3, adaptiveFiltering: true } as const satisfies PngOptions;
 
@@ -57,16 +69,24 @@ export interface RenderedPose {
   format: ImageFormat;
   width: number;
   height: number;
-  /** The image to publish: a PNG (the input itself when it was one: the same bytes, not a copy). */
+  /**
+   * The image to publish, a PNG: a PNG upload's own chunks without its private metadata (the input itself, not
+   * a copy, when there was nothing to drop); a JPEG or WebP converted.
+   */
   image: Buffer;
-  /** The image is the very input bytes: it can be published by copying the upload inside the store. */
+  /** True exactly when `image` is the input's very bytes, so that publishing can copy the staged upload instead. */
   imageIsInput: boolean;
-  /** The 400x400 PNG thumbnail. */
+  /** The 400x400 PNG thumbnail; it never carries metadata. */
   thumbnail: Buffer;
 }
 
 export interface RenderOptions {
   maxInputPixels: number;
+  /**
+   * KEEP_IMAGE_METADATA: the published image keeps its text, EXIF, XMP and time metadata. By default (false) it
+   * carries none. Either way a PNG's animation frames and anything after its IEND are dropped.
+   */
+  keepMetadata?: boolean;
 }
 
 /**
@@ -74,14 +94,20 @@ export interface RenderOptions {
  * InvalidImageError with the rejection reason; nothing is written by this function.
  */
 export async function renderPose(bytes: Uint8Array, options: RenderOptions): Promise<RenderedPose> {
-  return decoding(bytes, options, async ({ format, input, width, height }) => {
+  return decoding(bytes, options, async ({ format, input, width, height, published }) => {
     // A PNG's full decode is the thumbnail's (PNG has no shrink-on-load); a JPEG's or WebP's is the conversion's.
     const [image, thumbnail] = await Promise.all([
-      format === 'png' ? asBuffer(bytes) : input().autoOrient().png(IMAGE_PNG).toBuffer(),
-      thumbnailOf(input()),
+      published?.png ?? converted(input(), options.keepMetadata ?? false),
+      thumbnailOf(input(), width, height),
     ]);
-    return { format, width, height, image, imageIsInput: format === 'png', thumbnail };
+    return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail };
   });
+}
+
+/** The upright full-size PNG; with `keepMetadata`, its EXIF (orientation reset to upright) and XMP, in sRGB. */
+function converted(image: Sharp, keepMetadata: boolean): Promise<Buffer> {
+  const upright = image.autoOrient();
+  return (keepMetadata ? upright.withMetadata() : upright).png(IMAGE_PNG).toBuffer();
 }
 
 /**
@@ -89,15 +115,21 @@ export async function renderPose(bytes: Uint8Array, options: RenderOptions): Pro
  * benchmarks, which compare it with the reference's settings and other libraries.
  */
 export async function renderThumbnail(bytes: Uint8Array, options: RenderOptions): Promise<Buffer> {
-  return decoding(bytes, options, ({ input }) => thumbnailOf(input()));
+  return decoding(bytes, options, ({ input, width, height }) => thumbnailOf(input(), width, height));
 }
 
 /**
- * 400x400 cover, upright. For a JPEG or WebP, libvips decodes at a reduced scale (shrink-on-load), so the
- * thumbnail never needs the full-size pixels.
+ * 400x400 cover, upright, without metadata (sharp's default). For a JPEG or WebP, libvips decodes at a reduced
+ * scale (shrink-on-load), so the thumbnail never needs the full-size pixels. `width` and `height` are upright.
  */
-function thumbnailOf(image: Sharp): Promise<Buffer> {
-  return image.autoOrient().resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' }).png(THUMBNAIL_PNG).toBuffer();
+function thumbnailOf(image: Sharp, width: number, height: number): Promise<Buffer> {
+  const upright = image.autoOrient();
+  const side = Math.min(width, height);
+  const square =
+    Math.max(width, height) > CROP_FIRST_ASPECT_RATIO * side
+      ? upright.extract({ left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side })
+      : upright;
+  return square.resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' }).png(THUMBNAIL_PNG).toBuffer();
 }
 
 interface Opened {
@@ -105,8 +137,10 @@ interface Opened {
   /** Upright dimensions. */
   width: number;
   height: number;
-  /** A fresh pipeline over the bytes (each decode is streamed; the bytes are never copied). */
+  /** A fresh pipeline over the bytes to render (each decode is streamed; the bytes are never copied). */
   input: () => Sharp;
+  /** For a PNG published as its own chunks: those chunks, which are also what `input` decodes. */
+  published: FilteredPng | undefined;
 }
 
 /** Checks the magic bytes and the header, then runs `render`; every decoding failure becomes a rejection. */
@@ -118,10 +152,13 @@ async function decoding<T>(bytes: Uint8Array, options: RenderOptions, render: (o
       ? new InvalidImageError('unsupported_format', 'Only PNG, JPEG and WebP images are accepted')
       : new InvalidImageError('not_an_image', `The data is not a PNG, JPEG or WebP image (${bytes.length} bytes)`);
   }
+  // A PNG's chunk stream is checked and filtered before any decode, and the filtered bytes are what is decoded:
+  // what is published is what was validated.
+  const filtered = format === 'png' ? filterPngChunks(bytes, { keepMetadata: options.keepMetadata ?? false }) : undefined;
   const { default: sharp } = await loadSharp();
-  const input = (): Sharp => sharp(bytes, { limitInputPixels: options.maxInputPixels, failOn: 'error' });
+  const open = (source: Uint8Array) => (): Sharp => sharp(source, { limitInputPixels: options.maxInputPixels, failOn: 'error' });
   try {
-    const metadata = await input().metadata();
+    const metadata = await open(bytes)().metadata();
     const { width, height } = metadata;
     if (width * height > options.maxInputPixels) {
       throw new InvalidImageError(
@@ -129,8 +166,13 @@ async function decoding<T>(bytes: Uint8Array, options: RenderOptions, render: (o
         `The image is ${width}x${height} (${width * height} pixels), more than the ${options.maxInputPixels} allowed`,
       );
     }
-    const upright = (metadata.orientation ?? 1) >= 5;
-    return await render({ format, width: upright ? height : width, height: upright ? width : height, input });
+    const orientation = metadata.orientation ?? 1;
+    // Browsers turn a PNG by its eXIf orientation, as libvips does; a PNG whose eXIf the filter dropped would
+    // lose it, so such a PNG is converted upright instead, like a JPEG.
+    const published = filtered && !(orientation !== 1 && filtered.droppedTypes.includes('eXIf')) ? filtered : undefined;
+    const upright = orientation >= 5;
+    const input = open(published?.png ?? bytes);
+    return await render({ format, width: upright ? height : width, height: upright ? width : height, input, published });
   } catch (error) {
     if (error instanceof InvalidImageError) throw error;
     const message = error instanceof Error ? error.message : String(error);
@@ -141,11 +183,6 @@ async function decoding<T>(bytes: Uint8Array, options: RenderOptions, render: (o
       cause: error,
     });
   }
-}
-
-/** The bytes as a Buffer without copying them (a Buffer is returned as is). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function firstLine(message: string): string {

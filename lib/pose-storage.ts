@@ -156,7 +156,7 @@ export class PoseStorage {
 
   /** Validates and renders an image (throws InvalidImageError with the rejection reason). */
   render(bytes: Uint8Array): Promise<RenderedPose> {
-    return renderPose(bytes, { maxInputPixels: this.config.maxInputPixels });
+    return renderPose(bytes, { maxInputPixels: this.config.maxInputPixels, keepMetadata: this.config.keepImageMetadata });
   }
 
   /**

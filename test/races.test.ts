@@ -55,7 +55,7 @@ afterAll(async () => {
  * A store whose every operation first waits 0-2 ms (seeded), to shuffle how concurrent flows interleave;
  * `afterPut` hears of every write that succeeded.
  */
-function jittery(inner: ObjectStore, seed: number, afterPut: (key: string) => void = () => undefined): ObjectStore {
+function jittery(inner: ObjectStore, seed: number, afterPut: (key: string) => void = () => undefined, trace?: (line: string) => void): ObjectStore {
   let state = seed >>> 0;
   const jitter = () => {
     state = (state * 1664525 + 1013904223) >>> 0;
@@ -65,18 +65,45 @@ function jittery(inner: ObjectStore, seed: number, afterPut: (key: string) => vo
     <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       await jitter();
-      return run(...args);
+      const name = `${run.name} ${String(args[0])}`;
+      trace?.(`${name} ...`);
+      try {
+        const result = await run(...args);
+        trace?.(`${name} done`);
+        return result;
+      } catch (error) {
+        trace?.(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
+        throw error;
+      }
     };
   return wrapStore(inner, {
-    put: delayed(async (...args: Parameters<ObjectStore['put']>) => {
+    put: delayed(async function put(...args: Parameters<ObjectStore['put']>) {
       await inner.put(...args);
       afterPut(args[0]);
     }),
-    get: delayed((...args: Parameters<ObjectStore['get']>) => inner.get(...args)),
-    head: delayed((...args: Parameters<ObjectStore['head']>) => inner.head(...args)),
-    copy: delayed((...args: Parameters<ObjectStore['copy']>) => inner.copy(...args)),
-    delete: delayed((...args: Parameters<ObjectStore['delete']>) => inner.delete(...args)),
+    get: delayed(function get(...args: Parameters<ObjectStore['get']>) {
+      return inner.get(...args);
+    }),
+    head: delayed(function head(...args: Parameters<ObjectStore['head']>) {
+      return inner.head(...args);
+    }),
+    copy: delayed(function copy(...args: Parameters<ObjectStore['copy']>) {
+      return inner.copy(...args);
+    }),
+    delete: delayed(function remove(...args: Parameters<ObjectStore['delete']>) {
+      return inner.delete(...args);
+    }),
   });
+}
+
+/** What the actors of a round did, in order: the failure message of that round. */
+function roundTrace(): { as: (actor: string) => (line: string) => void; toString: () => string } {
+  const lines: string[] = [];
+  const started = performance.now();
+  return {
+    as: (actor) => (line) => lines.push(`${(performance.now() - started).toFixed(1).padStart(8)} ms ${actor} ${line}`),
+    toString: () => lines.join('\n'),
+  };
 }
 
 /** A promise resolved the first time `key` is written through `jittery`'s afterPut, and its listener. */
@@ -148,8 +175,9 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       // freely. Each actor has its own store, so its lock write is its own.
       const processorLocked = firstWriteOf(lockKey(pose));
       const deleterLocked = firstWriteOf(lockKey(pose));
-      const processor = services(jittery(store, round, processorLocked.afterPut));
-      const deleter = services(jittery(store, round + 7919, deleterLocked.afterPut));
+      const trace = roundTrace();
+      const processor = services(jittery(store, round, processorLocked.afterPut, trace.as('processor')));
+      const deleter = services(jittery(store, round + 7919, deleterLocked.afterPut, trace.as('delete')));
       const key = await stage(store, pose, red);
       const order = round % 3;
       const [processed, deleted] = await Promise.all([
@@ -157,7 +185,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
         (order === 0 ? processorLocked.written : sleep(round % 11)).then(() => deleter.storage.deletePose(pose)),
       ]);
       expect(deleted.ok, `round ${round}`).toBe(true);
-      expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'none', thumbnail: 'none', record: 'none', staged: 0 });
+      expect(await endState(store, pose), `round ${round}:\n${trace}`).toEqual({ image: 'none', thumbnail: 'none', record: 'none', staged: 0 });
       orders.add(processed?.status === 'ready' ? 'published, then deleted' : 'deleted first');
     });
     // Both orders happened (the first two kinds of rounds make sure of it): the end state holds after either.

@@ -3,9 +3,15 @@
  * throwaway directory and one bucket. Signatures are checked (SigV4 headers and presigned URLs) exactly as the
  * server implements them; nothing here relaxes that.
  *
- * The bucket-level requests of the current AWS SDK (ListObjectsV2, DeleteObjects) need the one-line fix in
- * test/patches (applied by `npm install`'s postinstall): without it s3rver signs `/bucket` where the SDK signed
- * `/bucket/`, and every such request fails with SignatureDoesNotMatch.
+ * test/patches (applied by `npm ci`'s postinstall) makes s3rver behave as S3 and R2 do where the tests rely on it:
+ * - bucket-level requests of the current AWS SDK (ListObjectsV2, DeleteObjects) are signed as `/bucket/`, not
+ *   `/bucket` (without it every such request fails with SignatureDoesNotMatch);
+ * - conditional writes are enforced: If-None-Match / If-Match on PUT and x-amz-copy-source-if-match on copies
+ *   (412 PreconditionFailed), each condition checked atomically with its write (writes and deletes of one key
+ *   run one at a time); a copy with replaced metadata keeps the source's ETag;
+ * - deleting an object removes the directories it emptied with a plain rmdir (s3rver's recursive rm, after an
+ *   emptiness check, deleted objects written into the directory in between);
+ * - continuation tokens use 3DES (single DES is off in Node >= 17).
  *
  * Quirks worth knowing: s3rver lets unsigned (anonymous) requests through, and it answers every CORS preflight
  * it accepts with `Access-Control-Allow-Origin: *`.

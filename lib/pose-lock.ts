@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { PoseBusyError, PreconditionFailedError, StoreUnavailableError } from './errors.ts';
@@ -21,7 +22,7 @@ export const LOCK_TTL_MS = 120_000;
 /** A holder stops writing past half the TTL, leaving a wide margin before anyone takes the lock over. */
 const HOLD_LIMIT_MS = LOCK_TTL_MS / 2;
 
-const lockBodySchema = z.object({ holder: z.string(), expiresAt: z.iso.datetime() });
+const lockBodySchema = z.object({ holder: z.string(), token: z.string().optional(), expiresAt: z.iso.datetime() });
 
 export interface PoseLock {
   readonly pose: PoseRef;
@@ -80,9 +81,12 @@ export class PoseLocks {
   async acquire(pose: PoseRef, holder: string, { waitMs }: AcquireOptions): Promise<PoseLock> {
     const key = lockKey(pose);
     const deadline = this.#now() + waitMs;
+    // Tells our own lock from another's: a write whose answer was lost, retried by the SDK, fails its condition
+    // against itself.
+    const token = randomUUID();
     for (let attempt = 0; ; attempt++) {
       const acquiredAt = this.#now();
-      const body = Buffer.from(JSON.stringify({ holder, expiresAt: new Date(acquiredAt + LOCK_TTL_MS).toISOString() }));
+      const body = Buffer.from(JSON.stringify({ holder, token, expiresAt: new Date(acquiredAt + LOCK_TTL_MS).toISOString() }));
       const lock: PoseLock = {
         pose,
         key,
@@ -95,6 +99,8 @@ export class PoseLocks {
       if (await this.#tryWrite(key, body, { ifNoneMatch: '*' })) return lock;
       const current = await this.#store.get(key);
       if (!current) continue; // released meanwhile: try again at once
+      const held = lockBodySchema.safeParse(parseJson(current.body.toString('utf8')));
+      if (held.success && held.data.token === token) return lock;
       if (this.#expired(current.body, current.lastModified)) {
         if (await this.#tryWrite(key, body, { ifMatch: current.etag })) {
           this.#logger.warn(`[Storage] Took over an expired lock of pose ${pose.poseId}`, { ...pose, holder });

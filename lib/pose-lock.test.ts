@@ -1,0 +1,119 @@
+/**
+ * The pose lock on both adapters (a directory, and the S3 test server enforcing conditional writes as S3 and
+ * R2 do): one holder at a time, waiting and giving up, taking over an expired lock (one taker wins), a write
+ * whose answer was lost recognised as our own, the hold limit, and withLock's release.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startS3Server, type S3TestServer } from '../test/support/s3-server.ts';
+import { wrapStore } from '../test/support/wrap-store.ts';
+import { PoseBusyError, StoreUnavailableError } from './errors.ts';
+import { lockKey } from './layout.ts';
+import { createLogger } from './logger.ts';
+import { LOCK_TTL_MS, PoseLocks } from './pose-lock.ts';
+import { DirectoryStore } from './storage/directory-store.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+import { S3Store } from './storage/s3-store.ts';
+
+let server: S3TestServer;
+let dir: string;
+const quiet = createLogger(() => undefined);
+let poseCounter = 0;
+const freshPose = () => ({ generationId: 'glock', poseId: `p${++poseCounter}` });
+
+beforeAll(async () => {
+  server = await startS3Server();
+  dir = await mkdtemp(path.join(os.tmpdir(), 'pose-lock-'));
+});
+
+afterAll(async () => {
+  await server.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const adapters: Record<string, () => ObjectStore> = {
+  directory: () => new DirectoryStore({ root: dir, uploadBaseUrl: 'http://127.0.0.1:1' }),
+  's3 server': () => new S3Store(server.r2Config),
+};
+
+/** A lock of another holder, as found in the store, expiring at `expiresAt`. */
+function foreignLock(expiresAt: number): Buffer {
+  return Buffer.from(JSON.stringify({ holder: 'another writer', token: 'not ours', expiresAt: new Date(expiresAt).toISOString() }));
+}
+
+describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) => {
+  const store = () => adapters[adapter]!();
+
+  it('has one holder at a time: a second taker waits for the release', async () => {
+    const locks = new PoseLocks(store(), quiet);
+    const pose = freshPose();
+    const first = await locks.acquire(pose, 'first', { waitMs: 1000 });
+    let secondHeld = false;
+    const second = locks.acquire(pose, 'second', { waitMs: 5000 }).then((lock) => {
+      secondHeld = true;
+      return lock;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(secondHeld).toBe(false);
+    await store().delete([first.key]);
+    expect((await second).key).toBe(lockKey(pose));
+  });
+
+  it('gives up with PoseBusyError once the wait is over, leaving the holder\'s lock alone', async () => {
+    const pose = freshPose();
+    await store().put(lockKey(pose), foreignLock(Date.now() + 60_000), { contentType: 'application/json' });
+    const error = await new PoseLocks(store(), quiet).acquire(pose, 'late', { waitMs: 150 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoseBusyError);
+    expect((await store().get(lockKey(pose)))?.body.toString()).toContain('another writer');
+  });
+
+  it('takes over an expired lock, and of many takers exactly one wins', async () => {
+    const pose = freshPose();
+    await store().put(lockKey(pose), foreignLock(Date.now() - 1000), { contentType: 'application/json' });
+    const lines: string[] = [];
+    const locks = new PoseLocks(store(), createLogger((line) => lines.push(line)));
+    const takers = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => locks.acquire(pose, `taker ${i}`, { waitMs: 300 })));
+    expect(takers.filter((taker) => taker.status === 'fulfilled')).toHaveLength(1);
+    for (const taker of takers) if (taker.status === 'rejected') expect(taker.reason).toBeInstanceOf(PoseBusyError);
+    expect(lines.filter((line) => line.includes('Took over an expired lock'))).toHaveLength(1);
+  });
+
+  it('recognises its own lock when the write landed but its answer was lost (the SDK retried it)', async () => {
+    const inner = store();
+    const retrying = wrapStore(inner, {
+      put: async (key, body, options) => {
+        await inner.put(key, body, options); // the first attempt lands...
+        return inner.put(key, body, options); // ...its answer is lost and the retry fails its own condition
+      },
+    });
+    const pose = freshPose();
+    const lock = await new PoseLocks(retrying, quiet).acquire(pose, 'unlucky', { waitMs: 100 });
+    expect(lock.key).toBe(lockKey(pose));
+  });
+});
+
+describe('holding a lock', () => {
+  it('stops a holder from writing past half the lock\'s lifetime', async () => {
+    let now = 1_000_000;
+    const locks = new PoseLocks(adapters.directory!(), quiet, () => now);
+    const lock = await locks.acquire(freshPose(), 'slow', { waitMs: 0 });
+    expect(() => lock.assertHeld()).not.toThrow();
+    now += LOCK_TTL_MS / 2 + 1;
+    expect(() => lock.assertHeld()).toThrow(StoreUnavailableError);
+  });
+
+  it('withLock deletes what the work asks in one request with the lock, and releases the lock when the work fails', async () => {
+    const inner = adapters.directory!();
+    const deletes: string[][] = [];
+    const locks = new PoseLocks(wrapStore(inner, { delete: (keys) => (deletes.push([...keys]), inner.delete(keys)) }), quiet);
+    const pose = freshPose();
+    await inner.put('poses/glock/leftover.png', Buffer.from('x'), { contentType: 'image/png' });
+    expect(await locks.withLock(pose, 'ok', { waitMs: 0 }, async () => ({ result: 42, remove: ['poses/glock/leftover.png'] }))).toBe(42);
+    expect(deletes).toEqual([['poses/glock/leftover.png', lockKey(pose)]]);
+
+    await expect(locks.withLock(pose, 'failing', { waitMs: 0 }, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await inner.head(lockKey(pose))).toBeUndefined();
+  });
+});

@@ -26,7 +26,14 @@ export interface Settings {
   alarmEmail: string | undefined;
 }
 
-const PASSED_THROUGH = ['UPLOAD_MAX_BYTES', 'UPLOAD_URL_TTL_SECONDS', 'MAX_INPUT_PIXELS', 'READY_WEBHOOK_URL'] as const;
+const PASSED_THROUGH = [
+  'UPLOAD_MAX_BYTES',
+  'UPLOAD_URL_TTL_SECONDS',
+  'MAX_INPUT_PIXELS',
+  'CACHE_MAX_AGE_SECONDS',
+  'KEEP_IMAGE_METADATA',
+  'READY_WEBHOOK_URL',
+] as const;
 
 /**
  * 10 batches of 4 images at once is 40 images in flight, about 40 full vCPUs for up to 4 minutes: far more

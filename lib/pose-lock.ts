@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PoseBusyError, PreconditionFailedError, StoreUnavailableError } from './errors.ts';
 import { parseJson } from './json.ts';
 import { lockKey, type PoseRef } from './layout.ts';

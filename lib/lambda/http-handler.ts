@@ -7,6 +7,7 @@ import httpSecurityHeaders from '@middy/http-security-headers';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import { printable } from '../logger.ts';
 import type { Services } from '../services.ts';
 import { HttpError } from './http-error.ts';
 import { allowMethods } from './middleware/allow-methods.ts';
@@ -56,7 +57,14 @@ export function httpHandler(
   }
   // Preflight reaches the handler (rather than an early answer from http-cors) so that it gets the
   // same after-middlewares, security headers included, as every other response.
-  return handler.handler((event) => (isPreflight(event) ? Promise.resolve(noContent()) : handle(event))) as unknown as HttpHandler;
+  const answer = handler.handler((event) => (isPreflight(event) ? Promise.resolve(noContent()) : handle(event))) as unknown as HttpHandler;
+  return async (event, context) => {
+    const result = await answer(event, context);
+    logger.debug?.(`[Storage] ${printable(`${event.requestContext?.http?.method} ${event.rawPath}`)}: ${result.statusCode}`, {
+      status: result.statusCode,
+    });
+    return result;
+  };
 }
 
 function isPreflight(event: HttpEvent): boolean {

@@ -262,14 +262,15 @@ describe('HTTP functions in Lambda: log lines', () => {
     );
   });
 
-  it('at DEBUG, every answer is logged with its status; a configuration error is logged naming the variable', async () => {
-    const { handler } = await loadFunction(() => import('./presign.ts'), lambdaEnv({ POWERTOOLS_LOG_LEVEL: 'DEBUG' }));
+  it('at DEBUG, every answer is logged with its status, never the event (it holds the token); a configuration error names the variable', async () => {
+    const { handler } = await loadFunction(() => import('./presign.ts'), lambdaEnv({ POWERTOOLS_LOG_LEVEL: 'DEBUG', POWERTOOLS_LOGGER_LOG_EVENT: 'true' }));
     const post = httpEvent({ method: 'POST', path: '/uploads', headers: bearer(TOKEN), json: { generationId: 'g', poseId: 'p', contentType: 'image/png', contentLength: 10 } });
     const answered = await captureOutput(() => handler(post, context('fn', 'request-presign')));
     expect(answered.result.statusCode).toBe(200);
     expect(answered.logs).toContainEqual(
       expect.objectContaining({ level: 'DEBUG', message: '[Storage] POST /uploads: 200', status: 200, function_request_id: 'request-presign' }),
     );
+    expect(JSON.stringify(answered.logs)).not.toContain(TOKEN);
 
     const broken = await loadFunction(() => import('./presign.ts'), lambdaEnv({ R2_BUCKET_NAME: 'No_Such_Bucket!' }));
     const failed = await captureOutput(() => broken.handler(post, context('fn', 'request-misconfigured')).catch((error: unknown) => error));

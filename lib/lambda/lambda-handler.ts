@@ -45,7 +45,8 @@ function withLambdaContext<Event, Result>(build: (runtime: LambdaRuntime) => Lam
     return built(event, context);
   };
   // No early timeout of middy's here: the HTTP stack has its own, and the thumbnail's batch answers itself.
+  // Events are never logged (POWERTOOLS_LOGGER_LOG_EVENT is overruled): an HTTP event carries the bearer token.
   return middy<Event, Result>({ timeoutEarlyInMillis: 0 })
-    .use(injectLambdaContext(powertools, { resetKeys: true }))
+    .use(injectLambdaContext(powertools, { resetKeys: true, logEvent: false }))
     .handler(handle) as unknown as LambdaHandler<Event, Result>;
 }

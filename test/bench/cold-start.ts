@@ -11,7 +11,7 @@
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 import { mkdir, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { httpEvent, bearer } from '../support/http-events.ts';
@@ -77,6 +77,8 @@ export interface ImportFigures {
 }
 
 export interface ColdStartResult {
+  /** When and where: the section can be rerun alone, on another machine than the rest of the suite. */
+  measured: { date: string; cpu: string; node: string };
   bareMs: number;
   bareRssBytes: number;
   runs: number;
@@ -213,7 +215,6 @@ function stubPackages(filter: RegExp): Plugin {
 /** The presign function (split) without a package, for what that package still costs it. */
 const WITHOUT: Record<string, RegExp> = {
   'presign (split) without full zod (lib/config.ts imports it)': /^zod$/,
-  'presign (split) without middy': /^@middy\//,
   'presign (split) without Powertools': /^@aws-lambda-powertools\//,
 };
 
@@ -338,6 +339,7 @@ export async function runColdStart(quick: boolean): Promise<ColdStartResult> {
       };
     };
     const result: ColdStartResult = {
+      measured: { date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`, cpu: cpus()[0]?.model.trim() ?? 'unknown', node: process.version },
       bareMs,
       bareRssBytes,
       runs,

@@ -416,7 +416,7 @@ export function coldStartBlock(results: Results): string {
       .map((c) => `${c.source} ${kb(c.bytes)}`)
       .join(', ')} KiB`;
   return [
-    `Bare \`node -e 0\`: ${ms(cold.bareMs)} ms, ${mib(cold.bareRssBytes)} MiB (median of ${cold.runs} fresh processes each).`,
+    `Measured ${cold.measured.date} on ${cold.measured.cpu}, Node ${cold.measured.node}. Bare \`node -e 0\`: ${ms(cold.bareMs)} ms, ${mib(cold.bareRssBytes)} MiB (median of ${cold.runs} fresh processes each).`,
     '',
     table(header, cold.functions.map(row)),
     '',

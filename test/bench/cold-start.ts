@@ -214,7 +214,6 @@ function stubPackages(filter: RegExp): Plugin {
 
 /** The presign function (split) without a package, for what that package still costs it. */
 const WITHOUT: Record<string, RegExp> = {
-  'presign (split) without full zod (lib/config.ts imports it)': /^zod$/,
   'presign (split) without Powertools': /^@aws-lambda-powertools\//,
 };
 

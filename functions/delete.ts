@@ -1,7 +1,7 @@
 import { httpHandler, noContent, parseInput, poseRoute } from '../lib/lambda/http-handler.ts';
 import { generationRefSchema, poseRefSchema } from '../lib/pose-uploads.ts';
-import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
-import { getServices, type Services } from '../lib/services.ts';
+import { lambdaHandler } from '../lib/lambda/lambda-handler.ts';
+import { createServices, type Services } from '../lib/services.ts';
 
 /**
  * `DELETE /poses/{generationId}/{poseId}` and `DELETE /poses/{generationId}`: 204, also when there was
@@ -20,4 +20,4 @@ export function createHandler(services: Services) {
   });
 }
 
-export const handler = lazyHandler(() => createHandler(getServices()));
+export const handler = lambdaHandler(({ logger }) => createHandler(createServices({ logger })));

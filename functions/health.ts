@@ -1,9 +1,9 @@
 import { ConfigError } from '../lib/errors.ts';
 import { httpHandler, json, type HttpHandler } from '../lib/lambda/http-handler.ts';
-import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
+import { lambdaHandler } from '../lib/lambda/lambda-handler.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { checkHealth, configurationFailure, DEFAULT_MIN_FREE_BYTES, toPublicHealth } from '../lib/operations/health.ts';
-import { getServices, type Services } from '../lib/services.ts';
+import { createServices, type Services } from '../lib/services.ts';
 
 /**
  * `GET /health`: 200 `{"status": "healthy", "checks": {...}}` or 503 `{"status": "unhealthy", ...}`, each
@@ -41,13 +41,11 @@ export function createUnconfiguredHandler(error: ConfigError, logger: Logger = c
   return () => Promise.resolve(json(503, body));
 }
 
-function createDefaultHandler(): HttpHandler {
+export const handler = lambdaHandler(({ logger }): HttpHandler => {
   try {
-    return createHandler(getServices());
+    return createHandler(createServices({ logger }));
   } catch (error) {
-    if (error instanceof ConfigError) return createUnconfiguredHandler(error);
+    if (error instanceof ConfigError) return createUnconfiguredHandler(error, logger);
     throw error;
   }
-}
-
-export const handler = lazyHandler(createDefaultHandler);
+});

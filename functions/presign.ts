@@ -1,7 +1,7 @@
 import { httpHandler, json, parseInput } from '../lib/lambda/http-handler.ts';
 import { uploadRequestSchema } from '../lib/pose-uploads.ts';
-import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
-import { getServices, type Services } from '../lib/services.ts';
+import { lambdaHandler } from '../lib/lambda/lambda-handler.ts';
+import { createServices, type Services } from '../lib/services.ts';
 
 /** `POST /uploads`: a presigned PUT into the staging area (the client never chooses the key). */
 export function createHandler(services: Services) {
@@ -11,4 +11,4 @@ export function createHandler(services: Services) {
   });
 }
 
-export const handler = lazyHandler(() => createHandler(getServices()));
+export const handler = lambdaHandler(({ logger }) => createHandler(createServices({ logger })));

@@ -1,8 +1,8 @@
 import { HttpError } from '../lib/lambda/http-error.ts';
 import { httpHandler, json, parseInput, poseRoute } from '../lib/lambda/http-handler.ts';
 import { poseRefSchema } from '../lib/pose-uploads.ts';
-import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
-import { getServices, type Services } from '../lib/services.ts';
+import { lambdaHandler } from '../lib/lambda/lambda-handler.ts';
+import { createServices, type Services } from '../lib/services.ts';
 
 /** `GET /poses/{generationId}/{poseId}`: pending, ready (with URLs) or rejected (with a reason); 404 if unknown. */
 export function createHandler(services: Services) {
@@ -14,4 +14,4 @@ export function createHandler(services: Services) {
   });
 }
 
-export const handler = lazyHandler(() => createHandler(getServices()));
+export const handler = lambdaHandler(({ logger }) => createHandler(createServices({ logger })));

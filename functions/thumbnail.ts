@@ -1,8 +1,13 @@
 import type { Context, SQSBatchResponse } from 'aws-lambda';
+import { getConfig } from '../lib/config.ts';
 import { ConfigError, describeValue, StoreUnavailableError } from '../lib/errors.ts';
+import { lambdaHandler } from '../lib/lambda/lambda-handler.ts';
 import { normalizeObjectEvent, type CreatedObject } from '../lib/lambda/object-events.ts';
-import { lazyHandler } from '../lib/lambda/lazy-handler.ts';
-import { getServices, type Services } from '../lib/services.ts';
+import { printable } from '../lib/logger.ts';
+import { countTraffic } from '../lib/lambda/store-traffic.ts';
+import { createUploadObserver, type UploadObserver, type UploadOutcome } from '../lib/lambda/upload-observer.ts';
+import { createServices, type Services } from '../lib/services.ts';
+import { createStore } from '../lib/stores.ts';
 
 /**
  * Object-created events: validate each staged upload, publish image and thumbnail (or reject it), remove
@@ -25,14 +30,20 @@ export interface ThumbnailOptions {
    * later messages are not touched; their ids are answered in `batchItemFailures`, so the queue delivers them again.
    */
   batchSize?: number;
+  /** Told of each upload's processing and outcome (in Lambda: log keys and metrics). */
+  observer?: UploadObserver;
 }
+
+const unobserved: UploadObserver = { begin: () => () => undefined };
 
 export function createHandler(services: Services, options: ThumbnailOptions = {}) {
   const { logger, uploads } = services;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const observer = options.observer ?? unobserved;
 
   async function processAll(event: unknown): Promise<ThumbnailResult> {
     const { kind, objects, skipped } = normalizeObjectEvent(event);
+    logger.debug?.(`[Storage] Received ${objects.length} object(s) in a ${kind} event`, { kind, objects: objects.length, skipped: skipped.length });
     for (const reason of skipped) logger.warn(`[Storage] Skipped ${reason}`, { kind });
     const { accepted, deferred } = withinBatchSize(objects);
     if (deferred.size > 0) {
@@ -68,25 +79,25 @@ export function createHandler(services: Services, options: ThumbnailOptions = {}
   }
 
   async function processOne({ key, size }: CreatedObject): Promise<boolean> {
+    const done = observer.begin(key);
+    let outcome: UploadOutcome;
     try {
+      logger.debug?.(`[Storage] Processing ${printable(key)}${size === undefined ? '' : ` (${size} bytes)`}`, { key: printable(key) });
       const status = await uploads.processUpload({ key, size });
-      if (!status) logger.info(`[Storage] Nothing to process for ${describeKey(key)}`, { key: describeKey(key) });
-      return true;
+      if (!status) logger.info(`[Storage] Nothing to process for ${printable(key)}`, { key: printable(key) });
+      outcome = { status };
     } catch (error) {
       logger.error(`[Storage] Failed to process upload: ${error instanceof Error ? error.message : String(error)}`, {
-        key: describeKey(key),
+        key: printable(key),
       });
-      return false;
+      outcome = { error };
     }
+    done(outcome);
+    return !('error' in outcome);
   }
 
   // The context is Lambda's (unused); the local server passes its own.
   return (event: unknown, _context?: Context): Promise<ThumbnailResult> => processAll(event);
-}
-
-/** Keys come from outside: logged bounded and printable only. */
-function describeKey(key: string): string {
-  return key.slice(0, 300).replace(/[^\x20-\x7e]/g, '?');
 }
 
 /** THUMBNAIL_BATCH_SIZE, set by the deployment to its queues' batch size; unset: DEFAULT_BATCH_SIZE. */
@@ -99,4 +110,12 @@ export function batchSizeFromEnv(env: Readonly<Record<string, string | undefined
   return Number(value);
 }
 
-export const handler = lazyHandler(() => createHandler(getServices(), { batchSize: batchSizeFromEnv() }));
+/** Lambda's entry: Powertools' logger, and a store whose traffic the upload metrics count. */
+export const handler = lambdaHandler(({ logger, powertools }) => {
+  const config = getConfig();
+  const { store, traffic } = countTraffic(createStore(config));
+  return createHandler(createServices({ config, store, logger }), {
+    batchSize: batchSizeFromEnv(),
+    observer: createUploadObserver(powertools, traffic),
+  });
+});

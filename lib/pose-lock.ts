@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PoseBusyError, PreconditionFailedError, StoreUnavailableError } from './errors.ts';
 import { parseJson } from './json.ts';
 import { lockKey, type PoseRef } from './layout.ts';
@@ -22,7 +22,7 @@ export const LOCK_TTL_MS = 120_000;
 /** A holder stops writing past half the TTL, leaving a wide margin before anyone takes the lock over. */
 const HOLD_LIMIT_MS = LOCK_TTL_MS / 2;
 
-const lockBodySchema = z.object({ holder: z.string(), token: z.string().optional(), expiresAt: z.iso.datetime() });
+const lockBodySchema = z.object({ holder: z.string(), token: z.optional(z.string()), expiresAt: z.iso.datetime() });
 
 export interface PoseLock {
   readonly pose: PoseRef;

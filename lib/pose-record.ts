@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { RejectionReason } from './errors.ts';
 import { parseJson } from './json.ts';
 import { recordKey, type PoseRef } from './layout.ts';
@@ -25,10 +25,10 @@ const poseRecordSchema = z.discriminatedUnion('status', [
   z.object({
     status: z.literal('ready'),
     upload: uploadRefSchema,
-    width: z.number().int().positive(),
-    height: z.number().int().positive(),
+    width: z.number().check(z.int(), z.positive()),
+    height: z.number().check(z.int(), z.positive()),
     /** Size of the published image. */
-    bytes: z.number().int().nonnegative(),
+    bytes: z.number().check(z.int(), z.nonnegative()),
     publishedAt: z.iso.datetime(),
   }),
   z.object({

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidImageError, ObjectTooLargeError, PoseStorageError, type RejectionReason } from './errors.ts';
 import { ID_PATTERN, issuedAt, newStagingKey, POSE_ID_PATTERN, POSE_ID_RULE, parseStagingKey, stagingPrefix, type PoseRef } from './layout.ts';
 import { CONTENT_TYPES } from './image-format.ts';
@@ -12,8 +12,8 @@ import type { WebhookNotifier } from './webhook.ts';
  * object-created event arrives, and the pose's status in between. Plain logic: the Lambda handlers and the
  * local server are adapters around it.
  */
-const id = z.string().regex(ID_PATTERN, 'must match ^[A-Za-z0-9_-]{1,128}$');
-const poseId = z.string().regex(POSE_ID_PATTERN, POSE_ID_RULE);
+const id = z.string().check(z.regex(ID_PATTERN, 'must match ^[A-Za-z0-9_-]{1,128}$'));
+const poseId = z.string().check(z.regex(POSE_ID_PATTERN, POSE_ID_RULE));
 
 export const UPLOAD_CONTENT_TYPES = Object.values(CONTENT_TYPES) as [string, ...string[]];
 
@@ -24,9 +24,9 @@ export const poseRefSchema = z.object({ generationId: id, poseId });
 export const uploadRequestSchema = z.strictObject({
   generationId: id,
   poseId,
-  contentType: z.string().max(255),
-  contentLength: z.number().int('must be a whole number of bytes').positive('must be at least 1'),
-  poseLibraryId: id.optional(),
+  contentType: z.string().check(z.maxLength(255)),
+  contentLength: z.number().check(z.int('must be a whole number of bytes'), z.positive('must be at least 1')),
+  poseLibraryId: z.optional(id),
 });
 
 export type UploadRequest = z.infer<typeof uploadRequestSchema>;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseJson } from '../json.ts';
 
 /**
@@ -36,10 +36,12 @@ export interface LocalObjectCreatedEvent {
   keys: string[];
 }
 
+const objectSize = z.optional(z.number().check(z.int(), z.nonnegative()));
+
 const s3Record = z.object({
   eventSource: z.literal('aws:s3'),
   eventName: z.string(),
-  s3: z.object({ object: z.object({ key: z.string(), size: z.number().int().nonnegative().optional() }) }),
+  s3: z.object({ object: z.object({ key: z.string(), size: objectSize }) }),
 });
 
 const s3Event = z.object({ Records: z.array(z.unknown()) });
@@ -50,7 +52,7 @@ const sqsRecord = z.object({ eventSource: z.literal('aws:sqs'), messageId: z.str
 const r2Notification = z.object({
   action: z.string(),
   bucket: z.string(),
-  object: z.object({ key: z.string(), size: z.number().int().nonnegative().optional() }),
+  object: z.object({ key: z.string(), size: objectSize }),
 });
 
 const queueBatch = z.object({ messages: z.array(z.object({ id: z.string(), body: z.unknown() })) });

@@ -51,7 +51,7 @@ function thumbnailFunction(
     // 1,769 MB is one full vCPU; the pipeline runs on one thread, so more memory only costs more
     // (BENCHMARKS.md); a 50 MP image peaks near 220 MB. sharp is installed for linux/arm64.
     memory: '1769 MB',
-    nodejs: { install: ['sharp'] },
+    nodejs: { install: ['sharp'], splitting: true },
     timeout: `${TIMEOUT_SECONDS} seconds`,
     // The queues never run more than this many batches at once; reserving it means a burst of uploads
     // waits in the queue instead of taking the concurrency of the account's other functions.

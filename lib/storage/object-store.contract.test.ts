@@ -1,6 +1,6 @@
 /**
  * What the publication protocol relies on, checked on both adapters alike: a directory and a real
- * S3-compatible server (s3rver, signatures checked, with test/patches enforcing conditional writes as S3 and
+ * S3-compatible server (s3rver, signatures checked, with patches/ enforcing conditional writes as S3 and
  * R2 do). Versions (etags) change on every write; create-only and replace-if-version writes are atomic;
  * copies stay inside the store, carry their own type and caching, and copy only the version that was read;
  * an object over a size limit is refused before its body is read; a presigned upload URL creates its key once.

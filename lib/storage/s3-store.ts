@@ -2,7 +2,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { R2Config } from '../config.ts';
 import { ObjectTooLargeError, PermissionDeniedError, PoseStorageError, PreconditionFailedError, StoreUnavailableError } from '../errors.ts';
 import type { CopyOptions, GetOptions, ObjectInfo, ObjectStore, PresignedUpload, PresignUploadOptions, PutOptions, StoredObject } from './object-store.ts';
-import { createUploadPresigner } from './s3-presign.ts';
 
 /** DeleteObjects takes at most 1,000 keys a request (S3 and R2 alike). */
 const DELETE_BATCH = 1000;
@@ -18,13 +17,13 @@ export class S3Store implements ObjectStore {
   readonly #r2: R2Config;
   readonly #bucket: string;
   #client: Promise<S3Client> | undefined;
-  readonly #presign: (key: string, options: PresignUploadOptions) => Promise<PresignedUpload>;
+  /** Made on the first upload URL: only the presign function signs any, the others never load the signer. */
+  #presign: Promise<(key: string, options: PresignUploadOptions) => Promise<PresignedUpload>> | undefined;
 
   constructor(r2: R2Config, client?: S3Client) {
     this.#r2 = r2;
     this.#bucket = r2.bucketName;
     if (client) this.#client = Promise.resolve(client);
-    this.#presign = createUploadPresigner(r2);
   }
 
   #s3(): Promise<S3Client> {
@@ -128,8 +127,9 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  presignUpload(key: string, options: PresignUploadOptions): Promise<PresignedUpload> {
-    return this.#presign(key, options);
+  async presignUpload(key: string, options: PresignUploadOptions): Promise<PresignedUpload> {
+    this.#presign ??= import('./s3-presign.ts').then(({ createUploadPresigner }) => createUploadPresigner(this.#r2));
+    return (await this.#presign)(key, options);
   }
 
   async #send<T>(operation: string, key: string, call: () => Promise<T>): Promise<T> {

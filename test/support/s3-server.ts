@@ -3,7 +3,7 @@
  * throwaway directory and one bucket. Signatures are checked (SigV4 headers and presigned URLs) exactly as the
  * server implements them; nothing here relaxes that.
  *
- * test/patches (applied by `npm ci`'s postinstall) makes s3rver behave as S3 and R2 do where the tests rely on it:
+ * patches/ (applied by `npm ci`'s postinstall) makes s3rver behave as S3 and R2 do where the tests rely on it:
  * - bucket-level requests of the current AWS SDK (ListObjectsV2, DeleteObjects) are signed as `/bucket/`, not
  *   `/bucket` (without it every such request fails with SignatureDoesNotMatch);
  * - conditional writes are enforced: If-None-Match / If-Match on PUT and x-amz-copy-source-if-match on copies

@@ -108,7 +108,7 @@ export function machineBlock(results: Results): string {
 export function settingsBlock(results: Results): string {
   return [
     `- thumbnail: \`png(${JSON.stringify(results.settings.thumbnail)})\` after \`autoOrient().resize(400, 400, {fit: 'cover'})\``,
-    `- published full-size PNG of a JPEG/WebP: \`png(${JSON.stringify(results.settings.image)})\` after \`autoOrient()\` (a PNG upload is published as is, byte for byte, never copied)`,
+    `- published full-size PNG of a JPEG/WebP: \`png(${JSON.stringify(results.settings.image)})\` after \`autoOrient()\` (a PNG upload is published by a server-side copy when it carries no metadata chunks, otherwise with its ancillary chunks dropped and its pixel data untouched; never decoded)`,
   ].join('\n');
 }
 

@@ -364,13 +364,48 @@ describe('S3Store against s3rver', () => {
           dead.delete(['k.png']).catch((e: unknown) => e),
           collect(dead.list('')).catch((e: unknown) => e),
         ]);
+        const { port } = new URL(stopped.endpoint);
         for (const error of errors) {
           expect(error).toBeInstanceOf(StoreUnavailableError);
           expect((error as StoreUnavailableError).code).toBe('storage_unavailable');
+          expect((error as Error).message).toMatch(new RegExp(`failed: connection refused by 127\\.0\\.0\\.1:${port}$`));
         }
       } finally {
         deadClient.destroy();
       }
+    });
+
+    /** What one GET says when the client is configured with `endpoint` (one attempt, short timeouts). */
+    async function failureAt(endpoint: string): Promise<unknown> {
+      const r2 = { ...server.r2Config, endpoint };
+      const misconfigured = new S3Client({
+        region: 'auto',
+        endpoint,
+        credentials: { accessKeyId: r2.accessKeyId, secretAccessKey: r2.secretAccessKey },
+        forcePathStyle: true,
+        maxAttempts: 1,
+        requestHandler: { connectionTimeout: 2000, requestTimeout: 2000, throwOnRequestTimeout: true },
+      });
+      try {
+        return await new S3Store(r2, misconfigured).get('k.png').catch((e: unknown) => e);
+      } finally {
+        misconfigured.destroy();
+      }
+    }
+
+    it('a host that does not resolve says so, and which variables make the host', async () => {
+      // .invalid never resolves (RFC 6761): the resolver answers at once, offline too.
+      const error = await failureAt('http://pose-storage-test.invalid:9000');
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as Error).message).toMatch(
+        /^Storage is unavailable: get k\.png failed: the host pose-storage-test\.invalid does not resolve \(DNS (ENOTFOUND|EAI_AGAIN)\): check R2_ACCOUNT_ID or R2_ENDPOINT$/,
+      );
+    });
+
+    it('https to a plain-HTTP server is a TLS error that points at the endpoint\'s scheme', async () => {
+      const error = await failureAt(server.endpoint.replace(/^http:/, 'https:'));
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as Error).message).toBe('Storage is unavailable: get k.png failed: TLS error with 127.0.0.1 (is R2_ENDPOINT\'s scheme right?)');
     });
 
     it('a server that accepts connections but never answers is a StoreUnavailableError after the request timeout', async () => {
@@ -392,8 +427,9 @@ describe('S3Store against s3rver', () => {
       });
       try {
         const started = Date.now();
-        const error = await new S3Store({ ...server.r2Config, bucketName: 'poses-test' }, hungClient).get('k.png').catch((e: unknown) => e);
+        const error = await new S3Store({ ...server.r2Config, endpoint: `http://127.0.0.1:${port}` }, hungClient).get('k.png').catch((e: unknown) => e);
         expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect((error as Error).message).toBe(`Storage is unavailable: get k.png failed: no answer from 127.0.0.1:${port} in time (ETIMEDOUT)`);
         expect((error as Error).cause).toMatchObject({ name: 'TimeoutError' });
         expect(Date.now() - started).toBeLessThan(5000);
       } finally {

@@ -113,7 +113,7 @@ export class PoseStorage {
     const mode = this.config.storageMode;
     if (mode === 'local') {
       for (const area of AREAS) {
-        const directory = path.join(this.config.uploadPath, area);
+        const directory = path.join(this.config.uploadPath, area.slice(0, -1)); // the area prefix without its slash
         try {
           await makeDirectory(directory);
         } catch (error) {

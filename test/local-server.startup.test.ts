@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, killDevProcesses, spawnDev, type DevProcess } from './support/dev-process.ts';
 import { waitFor } from './support/local-server.ts';
+import { mountTmpfs, remount, tmpfs, unmount } from './support/tmpfs.ts';
 
 let work: string;
 beforeAll(async () => {
@@ -52,6 +53,38 @@ describe('npm run dev on a port that is in use', () => {
     expect(output).toContain(`Port ${port} is already in use: stop the other process or set PORT=${port + 1} (PORT=0 picks a free port)`);
     expect(output).not.toMatch(/EADDRINUSE|\n\s+at |node:internal/);
     expect(output).not.toContain('.env');
+  });
+});
+
+describe('npm run dev with an UPLOAD_PATH it cannot use', () => {
+  /** Runs lib/cli/dev.ts on `uploadPath`; it must exit 1 with `message` as its last line, and no stack trace. */
+  async function refusedWith(uploadPath: string, message: string): Promise<void> {
+    const dev = spawnDev({ STORAGE_MODE: 'local', HOST: '127.0.0.1', PORT: '0', UPLOAD_PATH: uploadPath });
+    expect((await dev.exited).code).toBe(1);
+    const output = dev.output().trim();
+    expect(output.split('\n').at(-1)).toBe(`Cannot start the local server: ${message}`);
+    expect(output).not.toMatch(/\n\s+at |node:internal/);
+  }
+
+  it('under a regular file: says which path, and that a part of it is a file', async () => {
+    const file = path.join(work, 'a-file');
+    await writeFile(file, 'not a directory');
+    await refusedWith(
+      path.join(file, 'uploads'),
+      `Storage is unavailable: local disk error on ${path.join(file, 'uploads', 'poses')}: a part of that path is a file, not a directory (ENOTDIR)`,
+    );
+  });
+
+  it.skipIf(!tmpfs.ok)(`on a read-only file system: permission denied, and why${tmpfs.note}`, async () => {
+    const mountPoint = await mkdtemp(path.join(tmpdir(), 'pose-startup-ro-'));
+    mountTmpfs(mountPoint, '64k');
+    try {
+      remount(mountPoint, 'ro');
+      await refusedWith(mountPoint, `Permission denied writing or reading ${path.join(mountPoint, 'poses')} (read-only file system)`);
+    } finally {
+      unmount(mountPoint);
+      await rm(mountPoint, { recursive: true, force: true });
+    }
   });
 });
 

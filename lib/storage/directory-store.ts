@@ -397,5 +397,6 @@ export function fileSystemError(error: unknown, target: string): PoseStorageErro
   if (code === 'ENOSPC' || code === 'EDQUOT') return new DiskFullError(target, { cause: error });
   if (code === 'EROFS') return new PermissionDeniedError(`writing or reading ${target} (read-only file system)`, { cause: error });
   if (code === 'EACCES' || code === 'EPERM') return new PermissionDeniedError(`writing or reading ${target}`, { cause: error });
+  if (code === 'ENOTDIR') return new StoreUnavailableError(`local disk error on ${target}: a part of that path is a file, not a directory (ENOTDIR)`, { cause: error });
   return new StoreUnavailableError(`local disk error ${code ?? 'unknown'} on ${target}`, { cause: error });
 }

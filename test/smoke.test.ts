@@ -9,7 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../lib/config.ts';
+import { createLogger } from '../lib/logger.ts';
+import { runSmoke } from '../lib/operations/smoke.ts';
+import { PoseStorage } from '../lib/pose-storage.ts';
+import { DirectoryStore } from '../lib/storage/directory-store.ts';
+import { publicBaseUrl } from '../lib/stores.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
+import { wrapStore } from './support/wrap-store.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -26,7 +33,7 @@ async function smoke(env: Record<string, string>): Promise<{ code: number; stdou
   }
 }
 
-const STEPS = ['initialization', 'save pose with thumbnail', 'verify files', 'delete pose', 'error handling'];
+const STEPS = ['initialization', 'conditional writes', 'save pose with thumbnail', 'verify files', 'delete pose', 'error handling'];
 
 describe('npm run smoke', () => {
   let dir: string;
@@ -46,7 +53,7 @@ describe('npm run smoke', () => {
     const result = await smoke({ UPLOAD_PATH: dir });
     expect(result.stdout).toContain(`local mode (${dir})`);
     for (const step of STEPS) expect(result.stdout).toContain(`PASS  ${step}`);
-    expect(result.stdout).toMatch(/^5 passed, 0 failed$/m);
+    expect(result.stdout).toMatch(/^6 passed, 0 failed$/m);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('[Storage] Initialized in local mode');
     // The refusals it provokes are checked, not printed: nothing alarming in a passing run.
@@ -90,5 +97,22 @@ describe('npm run smoke', () => {
     expect(result.stdout).not.toMatch(/^(PASS|FAIL) {2}save/m);
     expect(result.stdout).toMatch(/^0 passed, 1 failed \(the other checks need the store\)$/m);
     expect(`${result.stdout}${result.stderr}`).not.toContain('secret-that-must-not-appear');
+  });
+
+  it('fails the conditional-writes check, saying what to do, on a store that ignores If-None-Match and If-Match', async () => {
+    const config = parseConfig({ UPLOAD_PATH: dir });
+    const store = new DirectoryStore({ root: dir, uploadBaseUrl: 'http://127.0.0.1:1' });
+    // A store that takes every write unconditionally, as some S3-compatible servers do.
+    const careless = wrapStore(store, { put: (key, body, { contentType, cacheControl }) => store.put(key, body, { contentType, cacheControl }) });
+    const lines: string[] = [];
+    const storage = new PoseStorage({ config, store: careless, logger: createLogger(() => undefined) }, publicBaseUrl(config));
+
+    const result = await runSmoke({ storage, config, write: (line) => lines.push(line) });
+
+    expect(lines).toContain(
+      'FAIL  conditional writes: a second create-only write (If-None-Match: *) was accepted; the pose lock needs it: use a store that enforces If-None-Match and If-Match on PUT (R2 and S3 do)',
+    );
+    expect(result.failed).toBe(1);
+    expect(await readdir(path.join(dir, 'locks'))).toEqual([]); // the probe's object was removed
   });
 });

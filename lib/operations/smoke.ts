@@ -1,7 +1,9 @@
 /**
  * The library's smoke test, the reference's scripts/test-storage.ts: init, save with thumbnail, verify the
  * files, delete, error handling, against whichever mode the environment configures (`npm run smoke`,
- * `pose-storage smoke`). A deployed API is proved by api-smoke.ts instead.
+ * `pose-storage smoke`); and first, that the store enforces the conditional writes the pose lock is built on
+ * (an S3-compatible store that ignores them would let two writers publish one pose). A deployed API is proved
+ * by api-smoke.ts instead.
  *
  * The error-handling check provokes failures on purpose: their `[Storage] Failed to save pose` lines are
  * checked, not printed, so a passing run shows no error line.
@@ -9,8 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import type { Config } from '../config.ts';
-import { InvalidIdError, InvalidImageError } from '../errors.ts';
-import { imageKey, STAGING_PREFIX, thumbnailKey } from '../layout.ts';
+import { InvalidIdError, InvalidImageError, PreconditionFailedError } from '../errors.ts';
+import { imageKey, lockKey, STAGING_PREFIX, thumbnailKey } from '../layout.ts';
 import type { Logger } from '../logger.ts';
 import { THUMBNAIL_SIZE } from '../pose-image.ts';
 import { PoseStorage } from '../pose-storage.ts';
@@ -61,6 +63,32 @@ export async function runSmoke({ storage, config, write = (line) => console.log(
     write('\n0 passed, 1 failed (the other checks need the store)');
     return { passed: 0, failed: 1 };
   }
+
+  await check('conditional writes', async () => {
+    // On the smoke pose's own lock key: nothing else writes there.
+    const key = lockKey(pose);
+    const options = { contentType: 'application/json' };
+    const refused = (write: Promise<void>) =>
+      write.then(
+        () => false,
+        (error: unknown) => {
+          if (error instanceof PreconditionFailedError) return true;
+          throw error;
+        },
+      );
+    await storage.store.put(key, Buffer.from('{"n":1}'), { ...options, ifNoneMatch: '*' });
+    try {
+      const enforced = 'the pose lock needs it: use a store that enforces If-None-Match and If-Match on PUT (R2 and S3 do)';
+      expect(await refused(storage.store.put(key, Buffer.from('{"n":2}'), { ...options, ifNoneMatch: '*' })), `a second create-only write (If-None-Match: *) was accepted; ${enforced}`);
+      const current = await storage.store.head(key);
+      expect(current !== undefined, `${key} is missing after it was written`);
+      expect(await refused(storage.store.put(key, Buffer.from('{"n":3}'), { ...options, ifMatch: '"0-not-this-version"' })), `a write for another version (If-Match) was accepted; ${enforced}`);
+      await storage.store.put(key, Buffer.from('{"n":4}'), { ...options, ifMatch: current!.etag });
+    } finally {
+      await storage.store.delete([key]);
+    }
+    return 'create-only and replace-if-version writes are enforced';
+  });
 
   await check('save pose with thumbnail', async () => {
     const imageBuffer = await sharp({ create: { width: 640, height: 960, channels: 3, background: '#3a7bd5' } }).png().toBuffer();

@@ -11,38 +11,25 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../lib/config.ts';
-import { imageKey, issuedAt, lockKey, newStagingKey, recordKey, thumbnailKey, type PoseRef } from '../lib/layout.ts';
-import { createLogger } from '../lib/logger.ts';
-import { renderPose, type RenderedPose } from '../lib/pose-image.ts';
+import { imageKey, issuedAt, lockKey, recordKey, thumbnailKey, type PoseRef } from '../lib/layout.ts';
 import { isNewerUpload } from '../lib/pose-record.ts';
-import { createServices, type Services } from '../lib/services.ts';
+import type { Services } from '../lib/services.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
+import { quietServices, stage, twoUploads, type TwoUploads } from './support/two-uploads.ts';
 import { wrapStore } from './support/wrap-store.ts';
 
 const ROUNDS = process.env.STRESS === '1' ? 1000 : 100;
 
-interface Upload {
-  bytes: Buffer;
-  rendered: RenderedPose;
-}
-
-let red: Upload;
-let blue: Upload;
+let uploads: TwoUploads;
 let server: S3TestServer;
 let dir: string;
 
 beforeAll(async () => {
-  const upload = async (width: number, height: number, background: string): Promise<Upload> => {
-    const bytes = await sharp({ create: { width, height, channels: 3, background } }).png().toBuffer();
-    return { bytes, rendered: await renderPose(bytes, { maxInputPixels: 1e6 }) };
-  };
-  [red, blue, server] = await Promise.all([upload(96, 64, '#c33'), upload(80, 120, '#36c'), startS3Server()]);
+  [uploads, server] = await Promise.all([twoUploads(), startS3Server()]);
   dir = await mkdtemp(path.join(os.tmpdir(), 'pose-races-'));
 });
 
@@ -125,25 +112,15 @@ async function rounds(count: number, round: (n: number) => Promise<void>): Promi
   }
 }
 
-function services(store: ObjectStore): Services {
-  return createServices({ config: parseConfig({ UPLOAD_PATH: dir }), store, logger: createLogger(() => undefined) });
-}
-
-async function stage(store: ObjectStore, pose: PoseRef, upload: Upload): Promise<string> {
-  const key = newStagingKey(pose);
-  await store.put(key, upload.bytes, { contentType: 'image/png' });
-  return key;
-}
+const services = (store: ObjectStore): Services => quietServices(store, dir);
 
 /** What the pose is in the store: which upload its image and thumbnail are, and whether a record says ready. */
 async function endState(store: ObjectStore, pose: PoseRef): Promise<{ image: string; thumbnail: string; record: string; staged: number }> {
   const [image, thumbnail, record] = await Promise.all([store.get(imageKey(pose)), store.get(thumbnailKey(pose)), store.get(recordKey(pose))]);
-  const which = (body: Buffer | undefined, part: 'image' | 'thumbnail') =>
-    body === undefined ? 'none' : body.equals(red.rendered[part]) ? 'red' : body.equals(blue.rendered[part]) ? 'blue' : 'other';
   let staged = 0;
   for await (const _ of store.list(`staging/${pose.generationId}/${pose.poseId}/`)) staged++;
   const status = record ? (JSON.parse(record.body.toString()) as { status: string }).status : 'none';
-  return { image: which(image?.body, 'image'), thumbnail: which(thumbnail?.body, 'thumbnail'), record: status, staged };
+  return { image: uploads.which(image?.body, 'image'), thumbnail: uploads.which(thumbnail?.body, 'thumbnail'), record: status, staged };
 }
 
 describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the %s store', (adapter) => {
@@ -154,7 +131,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       const store = base();
       const app = services(jittery(store, round));
       const pose = { generationId: `gen_two_${adapter.length}_${round}`, poseId: 'pose' };
-      const [redKey, blueKey] = [await stage(store, pose, red), await stage(store, pose, blue)];
+      const [redKey, blueKey] = [await stage(store, pose, uploads.red), await stage(store, pose, uploads.blue)];
       const ref = (key: string) => ({ key, etag: '', uploadedAt: issuedAt(key)!.toISOString() });
       const newer = isNewerUpload(ref(blueKey), ref(redKey)) ? 'blue' : 'red';
 
@@ -178,7 +155,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       const trace = roundTrace();
       const processor = services(jittery(store, round, processorLocked.afterPut, trace.as('processor')));
       const deleter = services(jittery(store, round + 7919, deleterLocked.afterPut, trace.as('delete')));
-      const key = await stage(store, pose, red);
+      const key = await stage(store, pose, uploads.red);
       const order = round % 3;
       const [processed, deleted] = await Promise.all([
         (order === 1 ? deleterLocked.written : Promise.resolve()).then(() => processor.uploads.processUpload({ key })),
@@ -199,8 +176,8 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       const generationId = `gen_gen_${adapter.length}_${round}`;
       const poses = ['a', 'b', 'c', 'd'].map((poseId) => ({ generationId, poseId }));
       // Two poses already published, two being processed while the generation is deleted.
-      for (const pose of poses.slice(0, 2)) await app.storage.savePoseWithThumbnail({ imageBuffer: red.bytes, ...pose });
-      const keys = await Promise.all(poses.slice(2).map((pose) => stage(store, pose, blue)));
+      for (const pose of poses.slice(0, 2)) await app.storage.savePoseWithThumbnail({ imageBuffer: uploads.red.bytes, ...pose });
+      const keys = await Promise.all(poses.slice(2).map((pose) => stage(store, pose, uploads.blue)));
 
       const [, deleted] = await Promise.all([
         Promise.all(keys.map((key) => app.uploads.processUpload({ key }))),
@@ -218,7 +195,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       const store = base();
       const app = services(jittery(store, round));
       const pose = { generationId: `gen_twice_${adapter.length}_${round}`, poseId: 'pose' };
-      const key = await stage(store, pose, blue);
+      const key = await stage(store, pose, uploads.blue);
       const results = await Promise.all([app.uploads.processUpload({ key }), app.uploads.processUpload({ key })]);
       expect(results.filter((status) => status?.status === 'ready'), `round ${round}`).toHaveLength(1);
       expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'blue', thumbnail: 'blue', record: 'ready', staged: 0 });
@@ -230,8 +207,8 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       const store = base();
       const app = services(jittery(store, round));
       const pose = { generationId: `gen_save_${adapter.length}_${round}`, poseId: 'pose' };
-      const key = await stage(store, pose, blue);
-      await Promise.all([app.uploads.processUpload({ key }), app.storage.savePoseWithThumbnail({ imageBuffer: red.bytes, ...pose })]);
+      const key = await stage(store, pose, uploads.blue);
+      await Promise.all([app.uploads.processUpload({ key }), app.storage.savePoseWithThumbnail({ imageBuffer: uploads.red.bytes, ...pose })]);
       expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'red', thumbnail: 'red', record: 'ready', staged: 0 });
     });
   }, 120_000);

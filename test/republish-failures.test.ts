@@ -12,37 +12,23 @@ import { writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../lib/config.ts';
 import { DiskFullError, StoreUnavailableError } from '../lib/errors.ts';
-import { imageKey, newStagingKey, recordKey, thumbnailKey, type PoseRef } from '../lib/layout.ts';
-import { createLogger } from '../lib/logger.ts';
-import { renderPose, type RenderedPose } from '../lib/pose-image.ts';
-import { createServices, type Services } from '../lib/services.ts';
+import { imageKey, recordKey, thumbnailKey, type PoseRef } from '../lib/layout.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';
 import type { ObjectStore } from '../lib/storage/object-store.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 import { mountTmpfs, tmpfs, unmount } from './support/tmpfs.ts';
+import { quietServices as services, stage, twoUploads, type TwoUploads } from './support/two-uploads.ts';
 import { wrapStore } from './support/wrap-store.ts';
 
-interface Upload {
-  bytes: Buffer;
-  rendered: RenderedPose;
-}
-
-let red: Upload;
-let blue: Upload;
+let uploads: TwoUploads;
 let server: S3TestServer;
 let dir: string;
 
 beforeAll(async () => {
-  const upload = async (width: number, height: number, background: string): Promise<Upload> => {
-    const bytes = await sharp({ create: { width, height, channels: 3, background } }).png().toBuffer();
-    return { bytes, rendered: await renderPose(bytes, { maxInputPixels: 1e6 }) };
-  };
-  [red, blue, server] = await Promise.all([upload(96, 64, '#c33'), upload(80, 120, '#36c'), startS3Server()]);
+  [uploads, server] = await Promise.all([twoUploads(), startS3Server()]);
   dir = await mkdtemp(path.join(os.tmpdir(), 'pose-republish-'));
 });
 
@@ -51,25 +37,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function services(store: ObjectStore, uploadPath: string): Services {
-  return createServices({ config: parseConfig({ UPLOAD_PATH: uploadPath }), store, logger: createLogger(() => undefined) });
-}
-
-async function stage(store: ObjectStore, pose: PoseRef, upload: Upload): Promise<string> {
-  const key = newStagingKey(pose);
-  await store.put(key, upload.bytes, { contentType: 'image/png' });
-  return key;
-}
-
 /** Which upload the pose's image and thumbnail are, what its record says, and what else is left of it. */
 async function stateOf(store: ObjectStore, pose: PoseRef) {
   const [image, thumbnail, record] = await Promise.all([store.get(imageKey(pose)), store.get(thumbnailKey(pose)), store.get(recordKey(pose))]);
-  const which = (body: Buffer | undefined, part: 'image' | 'thumbnail') =>
-    body === undefined ? 'none' : body.equals(red.rendered[part]) ? 'red' : body.equals(blue.rendered[part]) ? 'blue' : 'other';
   const left: string[] = [];
-  for (const area of ['staging', 'locks', 'backups']) for await (const object of store.list(`${area}/${pose.generationId}/`)) left.push(area);
+  for (const area of ['staging', 'locks', 'backups']) for await (const _object of store.list(`${area}/${pose.generationId}/`)) left.push(area);
   const status = record ? (JSON.parse(record.body.toString()) as { status: string }).status : 'none';
-  return { image: which(image?.body, 'image'), thumbnail: which(thumbnail?.body, 'thumbnail'), record: status, left };
+  return { image: uploads.which(image?.body, 'image'), thumbnail: uploads.which(thumbnail?.body, 'thumbnail'), record: status, left };
 }
 
 /** The writes of a re-publication, in order, as the store operation and key that carry each. */
@@ -89,7 +63,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('a re-publicat
   it.each(writes)('at $step: the published pose stays whole, and the retry publishes the new upload', async ({ step, operation, key, after }) => {
     const store = adapters[adapter]();
     const pose = { generationId: `gen_${adapter.length}_${writes.findIndex((write) => write.step === step)}`, poseId: 'pose' };
-    await services(store, dir).storage.savePoseWithThumbnail({ imageBuffer: red.bytes, ...pose });
+    await services(store, dir).storage.savePoseWithThumbnail({ imageBuffer: uploads.red.bytes, ...pose });
 
     // The store fails that one write once, as a store that is briefly unavailable does.
     let failed = false;
@@ -103,7 +77,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('a re-publicat
       copy: async (...args) => (operation === 'copy' && failOnce(args[1]), store.copy(...args)),
     });
     const app = services(faulty, dir);
-    const staged = await stage(store, pose, blue);
+    const staged = await stage(store, pose, uploads.blue);
 
     await expect(app.uploads.processUpload({ key: staged })).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(failed).toBe(true);
@@ -159,22 +133,22 @@ describe(`a re-publication on a full disk (a real 2 MiB tmpfs)${tmpfs.note}`, ()
 
   it.skipIf(!tmpfs.ok)('savePoseWithThumbnail: DiskFullError, the published pose stays whole; once space is freed the save succeeds', async () => {
     const pose = { generationId: 'gen_full_save', poseId: 'pose' };
-    await services(store, uploadPath).storage.savePoseWithThumbnail({ imageBuffer: red.bytes, ...pose });
+    await services(store, uploadPath).storage.savePoseWithThumbnail({ imageBuffer: uploads.red.bytes, ...pose });
 
-    const save = services(fillingUpAtTheThumbnail(pose), uploadPath).storage.savePoseWithThumbnail({ imageBuffer: blue.bytes, ...pose });
+    const save = services(fillingUpAtTheThumbnail(pose), uploadPath).storage.savePoseWithThumbnail({ imageBuffer: uploads.blue.bytes, ...pose });
     await expect(save).rejects.toBeInstanceOf(DiskFullError);
     expect(await stateOf(store, pose)).toEqual({ image: 'red', thumbnail: 'red', record: 'ready', left: [] });
     expect(await leftovers()).toBe(0);
 
     await rm(filler());
-    await services(store, uploadPath).storage.savePoseWithThumbnail({ imageBuffer: blue.bytes, ...pose });
+    await services(store, uploadPath).storage.savePoseWithThumbnail({ imageBuffer: uploads.blue.bytes, ...pose });
     expect(await stateOf(store, pose)).toEqual({ image: 'blue', thumbnail: 'blue', record: 'ready', left: [] });
   });
 
   it.skipIf(!tmpfs.ok)('an upload: DiskFullError, the published pose stays whole, the upload stays staged and is published once space is freed', async () => {
     const pose = { generationId: 'gen_full_upload', poseId: 'pose' };
-    await services(store, uploadPath).storage.savePoseWithThumbnail({ imageBuffer: red.bytes, ...pose });
-    const staged = await stage(store, pose, blue);
+    await services(store, uploadPath).storage.savePoseWithThumbnail({ imageBuffer: uploads.red.bytes, ...pose });
+    const staged = await stage(store, pose, uploads.blue);
 
     await expect(services(fillingUpAtTheThumbnail(pose), uploadPath).uploads.processUpload({ key: staged })).rejects.toBeInstanceOf(DiskFullError);
     expect(await stateOf(store, pose)).toEqual({ image: 'red', thumbnail: 'red', record: 'ready', left: ['staging'] });

@@ -103,7 +103,7 @@ describe('npm run smoke', () => {
     const config = parseConfig({ UPLOAD_PATH: dir });
     const store = new DirectoryStore({ root: dir, uploadBaseUrl: 'http://127.0.0.1:1' });
     // A store that takes every write unconditionally, as some S3-compatible servers do.
-    const careless = wrapStore(store, { put: (key, body, { contentType, cacheControl }) => store.put(key, body, { contentType, cacheControl }) });
+    const careless = wrapStore(store, { put: (key, body, { contentType, cacheControl }) => store.put(key, body, { contentType, ...(cacheControl !== undefined && { cacheControl }) }) });
     const lines: string[] = [];
     const storage = new PoseStorage({ config, store: careless, logger: createLogger(() => undefined) }, publicBaseUrl(config));
 

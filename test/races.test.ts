@@ -23,6 +23,8 @@ import { quietServices, stage, twoUploads, type TwoUploads } from './support/two
 import { wrapStore } from './support/wrap-store.ts';
 
 const ROUNDS = process.env.STRESS === '1' ? 1000 : 100;
+/** A test's time limit: a round takes well under 200 ms alone, but a lock's loser waits for its holder. */
+const limitFor = (rounds: number) => 30_000 + rounds * 1_000;
 
 let uploads: TwoUploads;
 let server: S3TestServer;
@@ -141,7 +143,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       const state = await endState(store, pose);
       expect(state, `round ${round}`).toEqual({ image: newer, thumbnail: newer, record: 'ready', staged: 0 });
     });
-  }, 120_000);
+  }, limitFor(ROUNDS));
 
   it(`processing racing deletePose: once the delete answered ok, nothing is left, over ${ROUNDS} interleavings`, async () => {
     const orders = new Set<string>();
@@ -167,7 +169,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
     });
     // Both orders happened (the first two kinds of rounds make sure of it): the end state holds after either.
     expect([...orders].sort()).toEqual(['deleted first', 'published, then deleted']);
-  }, 120_000);
+  }, limitFor(ROUNDS));
 
   it(`processing racing deleteGeneration of a generation with other poses: nothing is left, over ${ROUNDS / 4} interleavings`, async () => {
     await rounds(ROUNDS / 4, async (round) => {
@@ -188,7 +190,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       for (const area of ['poses', 'staging', 'records', 'locks', 'backups']) for await (const object of store.list(`${area}/${generationId}/`)) left.push(object.key);
       expect(left, `round ${round}`).toEqual([]);
     });
-  }, 120_000);
+  }, limitFor(ROUNDS / 4));
 
   it(`the same event delivered twice at once publishes the pose once, whole, over ${ROUNDS / 4} interleavings`, async () => {
     await rounds(ROUNDS / 4, async (round) => {
@@ -200,7 +202,7 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       expect(results.filter((status) => status?.status === 'ready'), `round ${round}`).toHaveLength(1);
       expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'blue', thumbnail: 'blue', record: 'ready', staged: 0 });
     });
-  }, 120_000);
+  }, limitFor(ROUNDS / 4));
 
   it(`a save racing the processing of an older upload ends whole with the save, over ${ROUNDS / 4} interleavings`, async () => {
     await rounds(ROUNDS / 4, async (round) => {
@@ -211,5 +213,5 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       await Promise.all([app.uploads.processUpload({ key }), app.storage.savePoseWithThumbnail({ imageBuffer: uploads.red.bytes, ...pose })]);
       expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'red', thumbnail: 'red', record: 'ready', staged: 0 });
     });
-  }, 120_000);
+  }, limitFor(ROUNDS / 4));
 });

@@ -86,6 +86,17 @@ describe('S3Store (mocked S3 client)', () => {
     expect(Buffer.isBuffer(object?.body)).toBe(true);
   });
 
+  it('get: a connection cut while the body streams is a StoreUnavailableError that says so', async () => {
+    const cut = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    s3.on(GetObjectCommand).resolves({ Body: { transformToByteArray: () => Promise.reject(cut) } as unknown as NonNullable<GetObjectCommandOutput['Body']>, ETag: '"e1"' });
+
+    const error = await store.get('a/b.png').catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error as Error).message).toMatch(/^Storage is unavailable: get a\/b\.png failed: \S+ closed the connection \(ECONNRESET\)$/);
+    expect((error as Error).cause).toBe(cut);
+  });
+
   it('get returns undefined on NoSuchKey', async () => {
     s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } }));
 

@@ -51,14 +51,16 @@ export class S3Store implements ObjectStore {
   async get(key: string, options: GetOptions = {}): Promise<StoredObject | undefined> {
     const [{ GetObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
     const response = await this.#sendOrMissing('get', key, () => client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key })));
-    if (!response?.Body) return undefined;
+    const stream = response?.Body;
+    if (!stream) return undefined;
     const { maxBytes } = options;
     if (maxBytes !== undefined && response.ContentLength !== undefined && response.ContentLength > maxBytes) {
       // Headers only: the body is never read.
-      (response.Body as { destroy?: () => void }).destroy?.();
+      (stream as { destroy?: () => void }).destroy?.();
       throw new ObjectTooLargeError(key, response.ContentLength, maxBytes);
     }
-    const bytes = await response.Body.transformToByteArray();
+    // The body streams after the headers: a connection cut now is a failure of the store as well.
+    const bytes = await this.#send('get', key, () => stream.transformToByteArray());
     if (maxBytes !== undefined && bytes.length > maxBytes) throw new ObjectTooLargeError(key, bytes.length, maxBytes);
     const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy of up to 25 MB
     return { key, body, size: body.length, lastModified: response.LastModified ?? new Date(0), etag: unquoted(response.ETag) };

@@ -11,6 +11,9 @@
  *   run one at a time); a copy with replaced metadata keeps the source's ETag;
  * - deleting an object removes the directories it emptied with a plain rmdir (s3rver's recursive rm, after an
  *   emptiness check, deleted objects written into the directory in between);
+ * - an object is replaced whole (written beside it, then renamed over it) and a GET opens one version under the
+ *   key's turn: s3rver rewrote the file in place, so a GET racing a PUT was cut off or got two versions mixed
+ *   (test/support/s3-server.test.ts);
  * - continuation tokens use 3DES (single DES is off in Node >= 17).
  *
  * Quirks worth knowing: s3rver lets unsigned (anonymous) requests through, and it answers every CORS preflight

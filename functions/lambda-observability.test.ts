@@ -13,7 +13,7 @@ import { createS3Client } from '../lib/storage/s3-client.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { startFlakyProxy, type FlakyProxy } from '../test/support/flaky-proxy.ts';
 import { httpEvent, bearer, lambdaContext, s3Event, sqsEvent } from '../test/support/http-events.ts';
-import { startS3Server, TEST_PUBLIC_URL, type S3TestServer } from '../test/support/s3-server.ts';
+import { startS3Server, type S3TestServer } from '../test/support/s3-server.ts';
 
 const TOKEN = 'observability-token-0123456789';
 const STAGE = 'test-stage';
@@ -45,11 +45,8 @@ afterEach(() => {
 function lambdaEnv(overrides: Record<string, string> = {}): Record<string, string> {
   return {
     STORAGE_MODE: 'r2',
+    ...server.r2Env,
     R2_ENDPOINT: proxy.endpoint,
-    R2_ACCESS_KEY_ID: server.accessKeyId,
-    R2_SECRET_ACCESS_KEY: server.secretAccessKey,
-    R2_BUCKET_NAME: server.bucket,
-    R2_PUBLIC_URL: TEST_PUBLIC_URL,
     API_TOKEN: TOKEN,
     SST_RESOURCE_App: JSON.stringify({ name: 'pose-storage', stage: STAGE }),
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',

@@ -41,11 +41,7 @@ beforeAll(async () => {
   [server, { bytes: imageBytes }] = await Promise.all([startS3Server(), testImage('photoPng1024')]);
   const config = parseConfig({
     STORAGE_MODE: 'r2',
-    R2_ENDPOINT: server.endpoint,
-    R2_ACCESS_KEY_ID: server.accessKeyId,
-    R2_SECRET_ACCESS_KEY: server.secretAccessKey,
-    R2_BUCKET_NAME: server.bucket,
-    R2_PUBLIC_URL: TEST_PUBLIC_URL,
+    ...server.r2Env,
     API_TOKEN: TOKEN,
     UPLOAD_URL_TTL_SECONDS: '120',
   });

@@ -114,10 +114,8 @@ describe('the real S3 server cut off mid-request', () => {
     const direct = new S3Store(server.r2Config);
     const config = parseConfig({
       ...r2TestEnv(),
+      ...server.r2Env,
       R2_ENDPOINT: proxy.endpoint,
-      R2_BUCKET_NAME: server.bucket,
-      R2_ACCESS_KEY_ID: server.accessKeyId,
-      R2_SECRET_ACCESS_KEY: server.secretAccessKey,
     });
     const client = createS3Client(config.r2!);
     const handler = createHandler(createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined) }));

@@ -4,19 +4,16 @@
  * against the S3 test server, and a read-only UPLOAD_PATH (a real tmpfs remounted read-only; needs root).
  * Each says what happened and what to check, in one line, with exit status 1, and never prints a secret.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Store } from '../lib/storage/s3-store.ts';
+import { runCli, type CliRun } from './support/cli-process.ts';
 import { freePort } from './support/dev-process.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 import { mountTmpfs, remount, tmpfs, unmount } from './support/tmpfs.ts';
 
-const ROOT = new URL('../', import.meta.url).pathname;
-const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
-const CLI = path.join(ROOT, 'lib', 'cli', 'pose-storage.ts');
 const SECRET = 'secret-access-key-that-must-never-show';
 const TOKEN = 'api-token-that-must-never-show-0123';
 
@@ -33,22 +30,8 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [CLI, ...args], { cwd: work, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  return runCli(args, { cwd: work, env });
 }
 
 /** r2 mode on the test server, with `change` applied; the secret key is the real one unless changed. */
@@ -56,11 +39,7 @@ function r2(change: Record<string, string> = {}): Record<string, string> {
   return {
     STORAGE_MODE: 'r2',
     UPLOAD_PATH: path.join(work, 'uploads'),
-    R2_ENDPOINT: server.endpoint,
-    R2_ACCESS_KEY_ID: server.accessKeyId,
-    R2_SECRET_ACCESS_KEY: server.secretAccessKey,
-    R2_BUCKET_NAME: server.bucket,
-    R2_PUBLIC_URL: 'https://poses.example.test',
+    ...server.r2Env,
     API_TOKEN: TOKEN,
     ...change,
   };

@@ -3,21 +3,17 @@
  * environment, against a temporary directory and a real S3-compatible server (s3rver). Checks the exit
  * statuses, stdout/stderr, and that no secret is ever printed.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newStagingKey } from '../lib/layout.ts';
 import { formatBytes } from '../lib/operations/format.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
+import { runCli, type CliOptions, type CliRun } from './support/cli-process.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
-const NODE = path.join(REPO, 'node_modules', '.bin', 'node');
-const CLI = path.join(REPO, 'lib', 'cli', 'pose-storage.ts');
 const SECRET_MARKER = 'API-TOKEN-SECRET-must-never-show-0123456789';
 
 let server: S3TestServer;
@@ -46,42 +42,18 @@ afterEach(async () => {
   await bucket.delete(keys);
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment of a run: only what is given (plus PATH), never the test runner's own. */
+/** The environment of a run: UPLOAD_PATH and what is given (runCli adds PATH, never the test runner's own). */
 function env(extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', UPLOAD_PATH: uploads, ...extra };
+  return { UPLOAD_PATH: uploads, ...extra };
 }
 
 /** R2_* of the test server; the secret key is s3rver's, so the API token stands in as the secret to look for. */
 function r2Env(extra: Record<string, string> = {}): Record<string, string> {
-  return env({
-    R2_ENDPOINT: server.endpoint,
-    R2_ACCESS_KEY_ID: server.accessKeyId,
-    R2_SECRET_ACCESS_KEY: server.secretAccessKey,
-    R2_BUCKET_NAME: server.bucket,
-    R2_PUBLIC_URL: 'https://poses.example.test',
-    ...extra,
-  });
+  return env({ ...server.r2Env, ...extra });
 }
 
-function cli(args: string[], environment: Record<string, string>, onStdout?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [CLI, ...args], { cwd: work, env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      onStdout?.(stdout, child);
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], environment: Record<string, string>, onStdout?: CliOptions['onStdout']): Promise<CliRun> {
+  return runCli(args, { cwd: work, env: environment, onStdout });
 }
 
 /** `count` published poses (image + thumbnail, distinct 16x16 PNGs) under UPLOAD_PATH; returns their total bytes. */

@@ -3,29 +3,15 @@
  * knows nothing but the URL and the token, against the local server (the same handlers as the deployed
  * functions) over real HTTP as the "deployed API". The pass, and failures named by step, status and message.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from './support/cli-process.ts';
 import { freePort } from './support/dev-process.ts';
 import { listFiles, startTestServer, type TestServer } from './support/local-server.ts';
 
-const ROOT = new URL('../', import.meta.url).pathname;
-const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
 const TOKEN = 'smoke-api-token-0123456789abcdef';
-const run = promisify(execFile);
 
-async function smoke(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(NODE, ['lib/cli/pose-storage.ts', 'smoke', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+function smoke(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(['smoke', ...args], { env: { HOME: process.env.HOME ?? '/tmp', ...env } });
 }
 
 const STEPS = ['presign', 'upload', 'ready', 'image', 'thumbnail', 'delete', 'gone'];

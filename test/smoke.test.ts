@@ -3,11 +3,9 @@
  * process configured only by its environment, in local mode on a temporary directory and in r2 mode against a
  * real S3-compatible server. A passing run prints no error line.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -15,22 +13,14 @@ import { runSmoke } from '../lib/operations/smoke.ts';
 import { PoseStorage } from '../lib/pose-storage.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';
 import { publicBaseUrl } from '../lib/stores.ts';
+import { runCli, type CliRun } from './support/cli-process.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 import { wrapStore } from './support/wrap-store.ts';
 
-const ROOT = new URL('../', import.meta.url).pathname;
-const run = promisify(execFile);
 
-async function smoke(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  // Only what a user would set: no variables of the test runner's own environment leak in.
-  const childEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env };
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['lib/cli/pose-storage.ts', 'smoke'], { cwd: ROOT, env: childEnv });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+/** Only what a user would set (and HOME): no variables of the test runner's own environment leak in. */
+function smoke(env: Record<string, string>): Promise<CliRun> {
+  return runCli(['smoke'], { env: { HOME: process.env.HOME ?? '/tmp', ...env } });
 }
 
 const STEPS = ['initialization', 'conditional writes', 'save pose with thumbnail', 'verify files', 'delete pose', 'error handling'];
@@ -65,11 +55,7 @@ describe('npm run smoke', () => {
   it('passes in r2 mode against a real S3-compatible server', async () => {
     const result = await smoke({
       STORAGE_MODE: 'r2',
-      R2_ENDPOINT: s3.endpoint,
-      R2_ACCESS_KEY_ID: s3.accessKeyId,
-      R2_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      R2_BUCKET_NAME: s3.bucket,
-      R2_PUBLIC_URL: 'https://poses.example.test',
+      ...s3.r2Env,
       API_TOKEN: 'smoke-test-api-token-0123456789',
     });
     expect(result.stdout).toContain(`r2 mode (bucket ${s3.bucket}`);

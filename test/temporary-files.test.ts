@@ -3,7 +3,6 @@
  * child process SIGKILLed while a temporary file is open, then `usage` reporting it, and every writer entry
  * point (migrate, verify --repair, cleanup) removing the ones an hour stale, never a fresh one.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,11 +10,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3Store } from '../lib/storage/s3-store.ts';
+import { runCli, startCli } from './support/cli-process.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
-const ROOT = new URL('../', import.meta.url).pathname;
-const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
-const CLI = path.join(ROOT, 'lib', 'cli', 'pose-storage.ts');
 
 let server: S3TestServer;
 let work: string;
@@ -46,29 +43,13 @@ afterEach(async () => {
 
 function env(): Record<string, string> {
   return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
     UPLOAD_PATH: uploads,
-    R2_ENDPOINT: server.endpoint,
-    R2_ACCESS_KEY_ID: server.accessKeyId,
-    R2_SECRET_ACCESS_KEY: server.secretAccessKey,
-    R2_BUCKET_NAME: server.bucket,
-    R2_PUBLIC_URL: 'https://poses.example.test',
+    ...server.r2Env,
   };
 }
 
-function start(args: string[]) {
-  const child = spawn(NODE, [CLI, ...args], { cwd: work, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
-  );
-  return { child, exited };
-}
-
-const cli = (args: string[]) => start(args).exited;
+const start = (args: string[]) => startCli(args, { cwd: work, env: env() });
+const cli = (args: string[]) => runCli(args, { cwd: work, env: env() });
 
 const tempFiles = () => readdir(temp).catch(() => [] as string[]);
 

@@ -105,11 +105,8 @@ export async function runWan(images: readonly Image[], quick: boolean): Promise<
   try {
     const config = parseConfig({
       STORAGE_MODE: 'r2',
+      ...server.r2Env,
       R2_ENDPOINT: proxy.endpoint,
-      R2_BUCKET_NAME: server.bucket,
-      R2_ACCESS_KEY_ID: server.accessKeyId,
-      R2_SECRET_ACCESS_KEY: server.secretAccessKey,
-      R2_PUBLIC_URL: 'https://poses.example.test',
       API_TOKEN: TOKEN,
     });
     const services = createServices({ config, logger: createLogger((line, level) => level === 'error' && log(line)) });

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { waitFor, type UploadTicket } from './local-server.ts';
 
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
-const NODE = path.join(REPO_ROOT, 'node_modules/.bin/node');
+/** Node 24 of the `node` devDependency, whatever the machine's own Node is. */
+export const PROJECT_NODE = path.join(REPO_ROOT, 'node_modules/.bin/node');
 
 export interface DevProcess {
   child: ChildProcess;
@@ -34,7 +35,7 @@ export function killDevProcesses(): void {
  * PATH and HOME only.
  */
 export function spawnDev(env: Record<string, string>, options: { cwd?: string; npm?: boolean } = {}): DevProcess {
-  const [command, args] = options.npm ? ['npm', ['run', 'dev']] : [NODE, [path.join(REPO_ROOT, 'lib/cli/dev.ts')]];
+  const [command, args] = options.npm ? ['npm', ['run', 'dev']] : [PROJECT_NODE, [path.join(REPO_ROOT, 'lib/cli/dev.ts')]];
   const child = spawn(command, args, {
     cwd: options.cwd ?? REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },

@@ -67,6 +67,8 @@ export interface S3TestServer {
   secretAccessKey: string;
   /** For createS3Client(): this server's endpoint, bucket and keys, and TEST_PUBLIC_URL. */
   r2Config: R2Config;
+  /** The same as R2_* environment variables (r2 mode's configuration, without STORAGE_MODE and API_TOKEN). */
+  r2Env: Record<string, string>;
   /** Every object event so far, oldest first (clear it with `events.length = 0`). */
   events: S3rverEventRecord[];
   /** Calls `listener` for each later object event; returns the function that unsubscribes it. */
@@ -151,6 +153,13 @@ export async function startS3Server(options: S3TestServerOptions = {}): Promise<
       secretAccessKey: S3RVER_SECRET_ACCESS_KEY,
       bucketName: bucket,
       publicUrl: TEST_PUBLIC_URL,
+    },
+    r2Env: {
+      R2_ENDPOINT: endpoint,
+      R2_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID,
+      R2_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY,
+      R2_BUCKET_NAME: bucket,
+      R2_PUBLIC_URL: TEST_PUBLIC_URL,
     },
     events,
     onEvent(listener) {

@@ -62,7 +62,8 @@ export class InvalidIdError extends PoseStorageError {
 }
 
 /** Why an upload is refused; the same codes are the `reason` of a rejected pose. */
-export type RejectionReason = 'not_an_image' | 'unsupported_format' | 'too_large' | 'corrupt_image';
+export const REJECTION_REASONS = ['not_an_image', 'unsupported_format', 'too_large', 'corrupt_image'] as const;
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
 /** The bytes are not an image we accept. Nothing was written. */
 export class InvalidImageError extends PoseStorageError {

@@ -44,7 +44,7 @@ let sharpModule: Promise<typeof import('sharp')> | undefined;
  * sharp (libvips, ~20 MB of native code) is loaded on first use, so the HTTP functions, which never decode an
  * image, neither ship nor load it.
  */
-async function loadSharp(): Promise<typeof import('sharp')> {
+export async function loadSharp(): Promise<typeof import('sharp')> {
   sharpModule ??= import('sharp').then((module) => {
     // One pose is rendered once: libvips' operation cache would only hold memory across invocations.
     module.default.cache(false);

@@ -99,9 +99,9 @@ export class PoseLocks {
       if (await this.#tryWrite(key, body, { ifNoneMatch: '*' })) return lock;
       const current = await this.#store.get(key);
       if (!current) continue; // released meanwhile: try again at once
-      const held = lockBodySchema.safeParse(parseJson(current.body.toString('utf8')));
-      if (held.success && held.data.token === token) return lock;
-      if (this.#expired(current.body, current.lastModified)) {
+      const held = readLock(current);
+      if (held.token === token) return lock;
+      if (this.#now() > held.expiresAt) {
         if (await this.#tryWrite(key, body, { ifMatch: current.etag })) {
           this.#logger.warn(`[Storage] Took over an expired lock of pose ${pose.poseId}`, { ...pose, holder });
           return lock;
@@ -123,11 +123,12 @@ export class PoseLocks {
       throw error;
     }
   }
+}
 
-  /** A lock whose body cannot be read is judged by its age. */
-  #expired(body: Buffer, lastModified: Date): boolean {
-    const parsed = lockBodySchema.safeParse(parseJson(body.toString('utf8')));
-    const expiresAt = parsed.success ? Date.parse(parsed.data.expiresAt) : lastModified.getTime() + LOCK_TTL_MS;
-    return this.#now() > expiresAt;
-  }
+/** A stored lock's token and expiry; a lock whose body cannot be read expires LOCK_TTL_MS after it was written. */
+export function readLock(stored: { body: Buffer; lastModified: Date }): { token?: string | undefined; expiresAt: number } {
+  const parsed = lockBodySchema.safeParse(parseJson(stored.body.toString('utf8')));
+  return parsed.success
+    ? { token: parsed.data.token, expiresAt: Date.parse(parsed.data.expiresAt) }
+    : { expiresAt: stored.lastModified.getTime() + LOCK_TTL_MS };
 }

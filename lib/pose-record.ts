@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import type { RejectionReason } from './errors.ts';
+import { REJECTION_REASONS } from './errors.ts';
 import { parseJson } from './json.ts';
 import { recordKey, type PoseRef } from './layout.ts';
 import type { Logger } from './logger.ts';
@@ -10,8 +10,6 @@ import type { ObjectStore } from './storage/object-store.ts';
  * is one read, and which upload made it so, so that an older upload processed late never replaces a newer
  * one. Written under the pose's lock, after the files it describes.
  */
-export const REJECTION_REASONS = ['not_an_image', 'unsupported_format', 'too_large', 'corrupt_image'] as const satisfies readonly RejectionReason[];
-
 const uploadRefSchema = z.object({
   /** The staging key of an upload, or `save` for a pose saved by the library. */
   key: z.string(),
@@ -42,14 +40,21 @@ const poseRecordSchema = z.discriminatedUnion('status', [
 
 export type PoseRecord = z.infer<typeof poseRecordSchema>;
 
+export type RecordState = { state: 'none' } | { state: 'unreadable' } | { state: 'ok'; record: PoseRecord };
+
+/** The pose's record, or whether there is none or one that cannot be read as a record. */
+export async function readRecordState(store: ObjectStore, pose: PoseRef): Promise<RecordState> {
+  const stored = await store.get(recordKey(pose));
+  if (!stored) return { state: 'none' };
+  const parsed = poseRecordSchema.safeParse(parseJson(stored.body.toString('utf8')));
+  return parsed.success ? { state: 'ok', record: parsed.data } : { state: 'unreadable' };
+}
+
 /** The pose's record; undefined when there is none, or (logged) when it cannot be read as one. */
 export async function readRecord(store: ObjectStore, pose: PoseRef, logger: Logger): Promise<PoseRecord | undefined> {
-  const stored = await store.get(recordKey(pose));
-  if (!stored) return undefined;
-  const parsed = poseRecordSchema.safeParse(parseJson(stored.body.toString('utf8')));
-  if (parsed.success) return parsed.data;
-  logger.warn('[Storage] Ignored an unreadable pose record', { ...pose, key: stored.key });
-  return undefined;
+  const read = await readRecordState(store, pose);
+  if (read.state === 'unreadable') logger.warn('[Storage] Ignored an unreadable pose record', { ...pose, key: recordKey(pose) });
+  return read.state === 'ok' ? read.record : undefined;
 }
 
 export async function writeRecord(store: ObjectStore, pose: PoseRef, record: PoseRecord): Promise<void> {

@@ -28,7 +28,6 @@
  */
 import type { Logger } from '../logger.ts';
 import { sniffFormat } from '../image-format.ts';
-import { parseJson } from '../json.ts';
 import {
   AREAS,
   backupKey,
@@ -44,9 +43,9 @@ import {
   thumbnailKey,
   type PoseRef,
 } from '../layout.ts';
-import { LOCK_TTL_MS } from '../pose-lock.ts';
-import { readRecord, writeRecord, type PoseRecord, type UploadRef } from '../pose-record.ts';
-import { THUMBNAIL_SIZE } from '../pose-image.ts';
+import { readLock } from '../pose-lock.ts';
+import { readRecordState, writeRecord, type RecordState, type UploadRef } from '../pose-record.ts';
+import { loadSharp, THUMBNAIL_SIZE } from '../pose-image.ts';
 import type { PoseStorage } from '../pose-storage.ts';
 import type { PoseUploads } from '../pose-uploads.ts';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.ts';
@@ -70,6 +69,9 @@ export const PROBLEM_KINDS = [
 export const NOTICE_KINDS = ['rejection_record', 'busy_pose'] as const;
 export type FindingKind = (typeof PROBLEM_KINDS)[number] | (typeof NOTICE_KINDS)[number];
 export const FINDING_KINDS: readonly FindingKind[] = [...PROBLEM_KINDS, ...NOTICE_KINDS];
+
+/** A kind for people: `broken_image` -> `broken image`. */
+export const findingLabel = (kind: FindingKind): string => kind.replaceAll('_', ' ');
 
 export interface Finding {
   kind: FindingKind;
@@ -124,14 +126,6 @@ const WAIT_FOR_LOCK_MS = 10_000;
 /** Decoded images and thumbnails are reduced to this while they stream: a full decode in little memory. */
 const DECODE_PREVIEW = 64;
 
-let sharpModule: Promise<typeof import('sharp')> | undefined;
-function loadSharp(): Promise<typeof import('sharp')> {
-  sharpModule ??= import('sharp').then((module) => {
-    module.default.cache(false);
-    return module;
-  });
-  return sharpModule;
-}
 
 function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 120);
@@ -258,9 +252,6 @@ const counters = (): Record<FindingKind, number> =>
 /** A problem found in a pose; `cannotRepair` when no repair exists for it. */
 type Problem = Omit<Finding, 'repaired' | 'repairError'>;
 
-type RecordState = { state: 'none' } | { state: 'unreadable' } | { state: 'ok'; record: PoseRecord };
-
-const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export async function verifyStore(options: VerifyOptions): Promise<VerifyResult> {
   const { storage, uploads, logger } = options;
@@ -307,19 +298,13 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     return verdict;
   };
 
-  const readRecordState = async (pose: PoseRef, objects: PoseObjects): Promise<RecordState> => {
-    if (!objects.record) return { state: 'none' };
-    const record = await readRecord(store, pose, quiet); // an unreadable record is a finding, not a log line
-    if (record) return { state: 'ok', record };
-    return (await store.head(recordKey(pose))) ? { state: 'unreadable' } : { state: 'none' };
-  };
+  // An unreadable record is a finding, not a log line.
+  const recordStateOf = (pose: PoseRef, objects: PoseObjects): Promise<RecordState> =>
+    objects.record ? readRecordState(store, pose) : Promise.resolve({ state: 'none' });
 
   const lockExpired = async (lock: ObjectInfo): Promise<boolean> => {
     const stored = await store.get(lock.key);
-    if (!stored) return true;
-    const body = parseJson(stored.body.toString('utf8')) as { expiresAt?: unknown } | undefined;
-    const expiresAt = typeof body?.expiresAt === 'string' ? Date.parse(body.expiresAt) : Number.NaN;
-    return now > (Number.isNaN(expiresAt) ? stored.lastModified.getTime() + LOCK_TTL_MS : expiresAt);
+    return !stored || now > readLock(stored).expiresAt;
   };
 
   /** What is wrong with a pose, from its objects. `locked`: we hold its lock (its lock object is ours). */
@@ -346,7 +331,7 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     const pending = objects.staged.length > 0;
     if (objects.backup) found('leftover_backup', objects.backup.key, 'the previous image, kept aside by a publication that stopped');
 
-    const record = await readRecordState(pose, objects);
+    const record = await recordStateOf(pose, objects);
     if (record.state === 'ok' && record.record.status === 'rejected') {
       found('rejection_record', objects.record!.key, `upload rejected: ${record.record.reason}`);
       const files = [objects.image, objects.thumbnail].filter((info) => info !== undefined);
@@ -404,7 +389,7 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
   /** Makes a locked pose whole, or absent, as far as its objects allow; returns the keys to remove. */
   const makeWhole = async (pose: PoseRef, objects: PoseObjects, assertHeld: () => void): Promise<string[]> => {
     const remove: string[] = [];
-    const record = await readRecordState(pose, objects);
+    const record = await recordStateOf(pose, objects);
     const ready = record.state === 'ok' && record.record.status === 'ready' ? record.record : undefined;
     let image = objects.image;
     if (objects.backup) {
@@ -501,11 +486,11 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
       if (!toRepair.includes(problem)) return { ...problem, repaired: false };
       const after = still(problem);
       if (!after) {
-        logger?.info(`[Storage] Repaired ${problem.kind.replaceAll('_', ' ')}: ${problem.key}`, { ...pose, kind: problem.kind, key: problem.key });
+        logger?.info(`[Storage] Repaired ${findingLabel(problem.kind)}: ${problem.key}`, { ...pose, kind: problem.kind, key: problem.key });
         return { ...problem, repaired: true };
       }
       const why = error ?? after.cannotRepair ?? 'still there after the repair';
-      logger?.warn(`[Storage] Failed to repair ${problem.kind.replaceAll('_', ' ')}: ${problem.key}: ${why}`, { ...pose, kind: problem.kind, key: problem.key });
+      logger?.warn(`[Storage] Failed to repair ${findingLabel(problem.kind)}: ${problem.key}: ${why}`, { ...pose, kind: problem.kind, key: problem.key });
       return { ...problem, repaired: false, ...(after.cannotRepair !== undefined && error === undefined ? { cannotRepair: after.cannotRepair } : { repairError: why }) };
     });
   };

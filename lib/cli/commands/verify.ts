@@ -1,28 +1,11 @@
 import { describeLocation, parseOperationsConfig } from '../../operations/config.ts';
 import { createProgressReporter } from '../../operations/progress.ts';
-import { PROBLEM_KINDS, stagingMaxAgeMs, verifyStore, type Finding, type FindingKind } from '../../operations/verify.ts';
+import { findingLabel, PROBLEM_KINDS, stagingMaxAgeMs, verifyStore, type Finding } from '../../operations/verify.ts';
 import { createServices } from '../../services.ts';
 import { defineCommand, json, removeStaleTemporaryFiles, warnIfNoUploadPath } from '../command.ts';
 
 /** Findings kept for --json; more are counted, not listed. */
 const MAX_JSON_FINDINGS = 10_000;
-
-const LABELS: Record<FindingKind, string> = {
-  unprocessed_upload: 'unprocessed upload',
-  expired_lock: 'expired lock',
-  leftover_backup: 'leftover backup',
-  broken_image: 'broken image',
-  missing_image: 'missing image',
-  missing_thumbnail: 'missing thumbnail',
-  broken_thumbnail: 'broken thumbnail',
-  record_mismatch: 'record mismatch',
-  unrecorded_pose: 'unrecorded pose',
-  unreadable_record: 'unreadable record',
-  dangling_record: 'dangling record',
-  rejected_with_files: 'rejected with files',
-  rejection_record: 'rejection record',
-  busy_pose: 'busy pose',
-};
 
 export const verifyCommand = defineCommand({
   name: 'verify',
@@ -106,7 +89,7 @@ Exit status: 0 no problem left, 1 problems left (listed), 2 bad usage or configu
         `${checked.records} record(s), ${checked.stagedUploads} staged upload(s).`,
     );
     const breakdown = PROBLEM_KINDS.filter((kind) => result.found[kind] > 0)
-      .map((kind) => `${result.found[kind]} ${LABELS[kind]}`)
+      .map((kind) => `${result.found[kind]} ${findingLabel(kind)}`)
       .join(', ');
     if (result.problems === 0) out('No problems found.');
     else if (repair) out(`${result.problems} problem(s) (${breakdown}): ${result.problems - result.unrepaired} repaired, ${result.unrepaired} left.`);
@@ -117,7 +100,7 @@ Exit status: 0 no problem left, 1 problems left (listed), 2 bad usage or configu
 
 /** `  broken image          poses/g/p.png: an HTML page, not an image  -> cannot be repaired: ...` */
 function describeFinding(finding: Finding, repair: boolean): string {
-  const label = finding.problem ? LABELS[finding.kind] : `note: ${LABELS[finding.kind]}`;
+  const label = finding.problem ? findingLabel(finding.kind) : `note: ${findingLabel(finding.kind)}`;
   const outcome = !finding.problem
     ? ''
     : finding.repaired

@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { InvalidImageError } from './errors.ts';
+import { PNG_SIGNATURE } from './image-format.ts';
 
 /**
  * The chunk filter of a published PNG: one pass over the bytes (no decode, no re-encode) that validates the
@@ -7,7 +8,7 @@ import { InvalidImageError } from './errors.ts';
  * text chunks (ComfyUI's `workflow` and `prompt`, Automatic1111's `parameters`), phones their GPS into `eXIf`.
  */
 
-const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const SIGNATURE = Buffer.from(PNG_SIGNATURE);
 
 /** The PNG 3rd edition's critical chunks; any other critical chunk is one no viewer can safely interpret. */
 const CRITICAL = new Set(['IHDR', 'PLTE', 'IDAT', 'IEND']);

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
+import { sniffFormat } from '../image-format.ts';
 import { THUMBNAIL_SIZE } from '../pose-image.ts';
 
 export type StepName = 'presign' | 'upload' | 'ready' | 'image' | 'thumbnail' | 'delete' | 'gone' | 'cleanup';
@@ -61,8 +62,6 @@ interface Status {
   reason?: string;
   message?: string;
 }
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** A 640x480 gradient PNG of its own colour (a few KB). */
 async function makeImage(): Promise<Buffer> {
@@ -203,7 +202,7 @@ export async function runApiSmoke(options: ApiSmokeOptions): Promise<ApiSmokeRes
       const response = await request(url);
       await expectStatus(response, 200);
       const body = Buffer.from(await response.arrayBuffer());
-      if (!body.subarray(0, 8).equals(PNG_SIGNATURE)) throw new StepFailure(`${url} is not a PNG (${response.headers.get('content-type') ?? 'no type'}, ${body.length} bytes)`);
+      if (sniffFormat(body) !== 'png') throw new StepFailure(`${url} is not a PNG (${response.headers.get('content-type') ?? 'no type'}, ${body.length} bytes)`);
       const { width, height } = await sharp(body).metadata();
       return { width, height, bytes: body.length };
     };

@@ -19,7 +19,7 @@ import { forEachConcurrent } from './concurrency.ts';
 import type { Progress, Tally } from './progress.ts';
 
 /** What migrate copies, in this order. */
-export const MIGRATED_PREFIXES = [PUBLIC_PREFIX, RECORDS_PREFIX] as const;
+const MIGRATED_PREFIXES = [PUBLIC_PREFIX, RECORDS_PREFIX] as const;
 
 export const DEFAULT_MIGRATE_CONCURRENCY = 8;
 export const MAX_MIGRATE_CONCURRENCY = 64;
@@ -45,8 +45,6 @@ export interface MigrateOptions {
   /** Called once the totals are known, then after every object. */
   onProgress?: (progress: MigrationProgress) => void;
   logger?: Logger;
-  /** What to copy, in order; default MIGRATED_PREFIXES. */
-  prefixes?: readonly string[];
 }
 
 export type { Tally };
@@ -127,7 +125,6 @@ async function* listAll(store: ObjectStore, prefixes: readonly string[]): AsyncG
 
 export async function migrate(options: MigrateOptions): Promise<MigrationResult> {
   const { source, target, from, to, logger, signal, onProgress } = options;
-  const prefixes = options.prefixes ?? MIGRATED_PREFIXES;
   const dryRun = options.dryRun ?? false;
   const verify = options.verify ?? false;
   const concurrency = options.concurrency ?? DEFAULT_MIGRATE_CONCURRENCY;
@@ -163,8 +160,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
   };
 
   // Pre-flight: a missing bucket or a refused credential fails here, once, not once per object.
-  await readFirst(target.list(prefixes[0] ?? ''));
-  for await (const object of listAll(source, prefixes)) add(result.total, object.size);
+  await readFirst(target.list(PUBLIC_PREFIX));
+  for await (const object of listAll(source, MIGRATED_PREFIXES)) add(result.total, object.size);
   logger?.info(`[Storage] Migration started: ${result.total.files} files from ${from} to ${to}`, {
     from,
     to,
@@ -240,7 +237,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
     }
   };
 
-  await forEachConcurrent(listAll(source, prefixes), concurrency, migrateOne, signal);
+  await forEachConcurrent(listAll(source, MIGRATED_PREFIXES), concurrency, migrateOne, signal);
   result.aborted = signal?.aborted === true && result.done.files < result.total.files;
   result.elapsedMs = performance.now() - started;
   const summary = {

@@ -17,13 +17,14 @@ import type { Logger } from '../logger.ts';
 import { THUMBNAIL_SIZE } from '../pose-image.ts';
 import { PoseStorage } from '../pose-storage.ts';
 import { publicBaseUrl } from '../stores.ts';
+import { describeLocation } from './config.ts';
 import { readFirst } from './migrate.ts';
 
 export interface SmokeOptions {
   storage: PoseStorage;
   config: Config;
-  /** Prints one line of the report; default console.log. */
-  write?: (line: string) => void;
+  /** Prints one line of the report. */
+  write: (line: string) => void;
 }
 
 export interface SmokeResult {
@@ -32,7 +33,7 @@ export interface SmokeResult {
 }
 
 /** Runs the checks against `storage`, printing a PASS/FAIL line each and a summary. */
-export async function runSmoke({ storage, config, write = (line) => console.log(line) }: SmokeOptions): Promise<SmokeResult> {
+export async function runSmoke({ storage, config, write }: SmokeOptions): Promise<SmokeResult> {
   const results: { name: string; ok: boolean; detail: string }[] = [];
 
   async function check(name: string, run: () => Promise<string>): Promise<void> {
@@ -50,8 +51,7 @@ export async function runSmoke({ storage, config, write = (line) => console.log(
   }
 
   const pose = { generationId: `smoke_${Date.now()}`, poseId: `pose_${randomUUID().slice(0, 8)}` };
-  const where = config.r2 ? `bucket ${config.r2.bucketName} at ${new URL(config.r2.endpoint).host}` : config.uploadPath;
-  write(`Storage smoke test, ${storage.getStorageMode()} mode (${where})\n`);
+  write(`Storage smoke test, ${storage.getStorageMode()} mode (${describeLocation(config.storageMode, config, config.r2)})\n`);
 
   await check('initialization', async () => {
     await storage.initializeLocalStorage();

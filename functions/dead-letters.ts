@@ -1,3 +1,5 @@
+import { stageOf } from '../lib/lambda/stage-metrics.ts';
+import { printable } from '../lib/logger.ts';
 import { type LinkedAwsCredentials, linkedAwsClient, log, type MessageBatch, retryLater } from './queue-worker.ts';
 
 /**
@@ -25,16 +27,7 @@ export interface DeadLettersEnv extends LinkedAwsCredentials {
 /** The staged key a dead letter was about, for the log (bounded, printable), when it has one. */
 function stagedKey(body: unknown): string | undefined {
   const key = (body as { object?: { key?: unknown } } | null)?.object?.key;
-  return typeof key === 'string' ? key.slice(0, 300).replace(/[^\x20-\x7e]/g, '?') : undefined;
-}
-
-function stageOf(env: DeadLettersEnv): string {
-  try {
-    const stage = (JSON.parse(env.SST_RESOURCE_App ?? '') as { stage?: unknown }).stage;
-    return typeof stage === 'string' ? stage : 'unknown';
-  } catch {
-    return 'unknown';
-  }
+  return typeof key === 'string' ? printable(key) : undefined;
 }
 
 async function countDeadLetters(batch: MessageBatch, env: DeadLettersEnv): Promise<void> {

@@ -27,7 +27,7 @@ export interface MessageBatch {
 const MAX_RETRY_DELAY_SECONDS = 300;
 
 /** 10 s, 20 s, 40 s, ... up to 5 minutes, growing with each delivery. */
-export function retryDelaySeconds(attempts: number): number {
+function retryDelaySeconds(attempts: number): number {
   return Math.min(MAX_RETRY_DELAY_SECONDS, 10 * 2 ** Math.max(0, attempts - 1));
 }
 
@@ -48,11 +48,15 @@ export interface LinkedAwsCredentials {
   AWS_SECRET_ACCESS_KEY?: string;
 }
 
+/** SigV4 signing keys (one per secret, day, region and service) kept across batches, not derived per batch. */
+const signingKeys = new Map<string, ArrayBuffer>();
+
 /**
  * A SigV4 client with the linked credentials, or undefined when they are not bound. It never retries by itself:
  * a failed call is retried per message, with the queue's backoff and retry limit.
  */
 export function linkedAwsClient(env: LinkedAwsCredentials, service: string, region: string): AwsClient | undefined {
   if (!env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) return undefined;
-  return new AwsClient({ accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, service, region, retries: 0 });
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
+  return new AwsClient({ accessKeyId, secretAccessKey, service, region, retries: 0, cache: signingKeys });
 }

@@ -1,5 +1,5 @@
 import type { Settings } from './settings.ts';
-import type { Thumbnails } from './thumbnails.ts';
+import { TIMEOUT_SECONDS, type Thumbnails } from './thumbnails.ts';
 
 /**
  * The alarms of a stage, all notifying one SNS topic (and, when they recover, again):
@@ -51,13 +51,13 @@ export function createAlarms(thumbnails: Thumbnails, settings: Settings): sst.aw
     threshold: ERRORS_THRESHOLD,
   });
   alarm('ThumbnailNearTimeout', {
-    alarmDescription: `pose-storage ${$app.stage}: a thumbnail batch took over ${NEAR_TIMEOUT * 100}% of the function's ${thumbnails.timeoutSeconds} s timeout`,
+    alarmDescription: `pose-storage ${$app.stage}: a thumbnail batch took over ${NEAR_TIMEOUT * 100}% of the function's ${TIMEOUT_SECONDS} s timeout`,
     namespace: 'AWS/Lambda',
     metricName: 'Duration',
     dimensions: { FunctionName: thumbnails.fn.name },
     statistic: 'Maximum',
     comparisonOperator: 'GreaterThanThreshold',
-    threshold: NEAR_TIMEOUT * thumbnails.timeoutSeconds * 1000,
+    threshold: NEAR_TIMEOUT * TIMEOUT_SECONDS * 1000,
   });
   return topic;
 }

@@ -1,6 +1,6 @@
 import { type Config, parseConfig } from '../lib/config.ts';
 import { ConfigError, describeValue } from '../lib/errors.ts';
-import { type CloudTarget, DeployRefused, type Env } from './target.ts';
+import { type CloudTarget, DeployRefused, type Env, setting } from './target.ts';
 
 /**
  * The deploy's plain (non-secret) settings, read from its environment (a shell export, or `.env` /
@@ -54,10 +54,6 @@ export function checkConfig(env: Env): Config {
   }
 }
 
-function setting(env: Env, name: string): string | undefined {
-  return env[name]?.trim() || undefined;
-}
-
 function concurrency(env: Env): number {
   const value = setting(env, 'THUMBNAIL_CONCURRENCY');
   if (value === undefined) return DEFAULT_THUMBNAIL_CONCURRENCY;
@@ -96,7 +92,12 @@ export function readSettings(target: CloudTarget, stage: string, env: Env): Sett
       'Set R2_PUBLIC_URL to the public (custom domain) URL of the bucket: the r2.dev domain is only used for a bucket the deploy creates, outside production',
     );
   }
-  const passedThrough = Object.fromEntries(PASSED_THROUGH.flatMap((name) => (setting(env, name) === undefined ? [] : [[name, setting(env, name)!]])));
+  const passedThrough = Object.fromEntries(
+    PASSED_THROUGH.flatMap((name) => {
+      const value = setting(env, name);
+      return value === undefined ? [] : [[name, value]];
+    }),
+  );
 
   // The functions' own parser, with stand-ins for what is not known yet (the secrets, a bucket the deploy
   // creates): a bad plain value fails here, before any resource. infra/environment.ts checks the real values again.

@@ -31,8 +31,13 @@ export class DeployRefused extends Error {
   override name = 'VisibleError';
 }
 
+/** A setting of the deploy's environment, trimmed; undefined when unset or blank. */
+export function setting(env: Env, name: string): string | undefined {
+  return env[name]?.trim() || undefined;
+}
+
 function requested(env: Env): string | undefined {
-  return env.POSE_STORAGE_TARGET?.trim() || undefined;
+  return setting(env, 'POSE_STORAGE_TARGET');
 }
 
 /** The cloud target a stage other than `local` asks for, leniently (run() refuses what is not valid). */

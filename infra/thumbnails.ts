@@ -1,4 +1,5 @@
 import { STAGING_PREFIX } from '../lib/layout.ts';
+import { METRICS_NAMESPACE } from '../lib/lambda/stage-metrics.ts';
 import { FUNCTION_DEFAULTS } from './environment.ts';
 import type { Settings } from './settings.ts';
 import type { R2Storage, S3Storage, Storage } from './storage.ts';
@@ -31,7 +32,6 @@ export type DeadLetterMetric = { namespace: string; metricName: string; statisti
 
 export interface Thumbnails {
   fn: sst.aws.Function;
-  timeoutSeconds: number;
   deadLetters: DeadLetterMetric;
 }
 
@@ -98,7 +98,7 @@ function viaCloudflareQueue(storage: R2Storage, environment: $util.Output<Record
     { dependsOn: [forwarder] },
   );
 
-  const metric = { namespace: 'pose-storage', metricName: 'DeadLetters' };
+  const metric = { namespace: METRICS_NAMESPACE, metricName: 'DeadLetters' };
   const putMetric = new sst.Linkable('DeadLetterMetric', {
     properties: metric,
     include: [
@@ -123,7 +123,7 @@ function viaCloudflareQueue(storage: R2Storage, environment: $util.Output<Record
     },
   );
 
-  return { fn, timeoutSeconds: TIMEOUT_SECONDS, deadLetters: { ...metric, statistic: 'Sum', dimensions: { Stage: $app.stage } } };
+  return { fn, deadLetters: { ...metric, statistic: 'Sum', dimensions: { Stage: $app.stage } } };
 }
 
 function viaSqs(storage: S3Storage, environment: $util.Output<Record<string, string>>, settings: Settings): Thumbnails {
@@ -154,7 +154,6 @@ function viaSqs(storage: S3Storage, environment: $util.Output<Record<string, str
 
   return {
     fn,
-    timeoutSeconds: TIMEOUT_SECONDS,
     deadLetters: {
       namespace: 'AWS/SQS',
       metricName: 'ApproximateNumberOfMessagesVisible',

@@ -14,12 +14,17 @@ import type { LogFields, Logger, LogLevel } from '../logger.ts';
  */
 
 /** The `service` of every line and metric when POWERTOOLS_SERVICE_NAME is unset. */
-export const SERVICE_NAME = 'pose-storage';
+const SERVICE_NAME = 'pose-storage';
+
+/** The `service` of the logs and metrics: POWERTOOLS_SERVICE_NAME, else SERVICE_NAME. */
+export function serviceName(env: Readonly<Record<string, string | undefined>>): string {
+  return env.POWERTOOLS_SERVICE_NAME || SERVICE_NAME;
+}
 
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'];
 
 export function createPowertoolsLogger(env: Readonly<Record<string, string | undefined>> = process.env): PowertoolsLogger {
-  const powertools = new PowertoolsLogger({ serviceName: env.POWERTOOLS_SERVICE_NAME || SERVICE_NAME });
+  const powertools = new PowertoolsLogger({ serviceName: serviceName(env) });
   const level = env.POWERTOOLS_LOG_LEVEL;
   // Powertools falls back to INFO silently; a typo should not hide every debug line without a word.
   if (level && !LEVELS.includes(level.toUpperCase())) {

@@ -1,10 +1,10 @@
 import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { parseJson } from '../json.ts';
 import { parseStagingKey } from '../layout.ts';
 import { printable } from '../logger.ts';
 import type { PoseStatus } from '../pose-uploads.ts';
-import { SERVICE_NAME } from './lambda-logger.ts';
+import { serviceName } from './lambda-logger.ts';
+import { METRICS_NAMESPACE, stageOf } from './stage-metrics.ts';
 import type { StoreTraffic } from './store-traffic.ts';
 
 /** How the processing of one upload ended: its new status (undefined: nothing to do), or a failure. */
@@ -18,9 +18,6 @@ export type UploadOutcome = { status: PoseStatus | undefined } | { error: unknow
 export interface UploadObserver {
   begin(key: string): (outcome: UploadOutcome) => void;
 }
-
-/** The CloudWatch namespace of every metric of the stage (the dead-letter count of infra/thumbnails.ts too). */
-export const METRICS_NAMESPACE = 'pose-storage';
 
 /**
  * The thumbnail function's metrics, in CloudWatch's embedded metric format: one JSON line per upload on
@@ -41,7 +38,7 @@ export function createUploadObserver(
 ): UploadObserver {
   const metrics = new Metrics({
     namespace: METRICS_NAMESPACE,
-    serviceName: env.POWERTOOLS_SERVICE_NAME || SERVICE_NAME,
+    serviceName: serviceName(env),
     defaultDimensions: { Stage: stageOf(env) },
   });
   const rejected = (reason: string) => {
@@ -72,10 +69,4 @@ export function createUploadObserver(
       };
     },
   };
-}
-
-/** The SST stage, from the app resource SST sets on every function (`{"name", "stage"}`). */
-function stageOf(env: Readonly<Record<string, string | undefined>>): string {
-  const stage = (parseJson(env.SST_RESOURCE_App ?? '') as { stage?: unknown } | null | undefined)?.stage;
-  return typeof stage === 'string' && stage !== '' ? stage : 'unknown';
 }

@@ -184,7 +184,7 @@ export class PoseStorage {
         this.logger.warn(`[Storage] Rejected upload: ${verdict.message}`, { ...pose, reason: verdict.reason });
         return { result: { outcome: 'rejected', record: rejected }, remove: [upload.key, imageKey(pose), thumbnailKey(pose), backupKey(pose)] };
       }
-      const ready = await this.#publish(lock, verdict, upload, record, verdict.imageIsInput ? upload : undefined);
+      const ready = await this.#publish(lock, verdict, upload, record, verdict.imageIsInput);
       this.#logSaved([imageKey(pose), thumbnailKey(pose)], pose);
       return { result: { outcome: 'ready', record: ready }, remove: [upload.key, backupKey(pose)] };
     });
@@ -192,7 +192,7 @@ export class PoseStorage {
 
   /**
    * Writes the image, then the thumbnail, then the record, under the lock. The image is copied inside the
-   * store from `copySource` when it is the upload itself (no byte sent again). If the pose was published, its
+   * store from the upload when `copyUpload` (it is the upload itself: no byte sent again). If the pose was published, its
    * image is first kept aside, so that a failed thumbnail write puts it back: a failed write never destroys
    * what was published, and never leaves an image with another upload's thumbnail.
    */
@@ -201,7 +201,7 @@ export class PoseStorage {
     rendered: RenderedPose,
     upload: UploadRef,
     previous: PoseRecord | undefined,
-    copySource?: UploadRef,
+    copyUpload = false,
   ): Promise<Extract<PoseRecord, { status: 'ready' }>> {
     const { pose } = lock;
     const [image, thumbnail, backup] = [imageKey(pose), thumbnailKey(pose), backupKey(pose)];
@@ -220,7 +220,7 @@ export class PoseStorage {
     let written: 'nothing' | 'image' | 'both' = 'nothing';
     try {
       lock.assertHeld();
-      if (copySource) await this.store.copy(copySource.key, image, { ...this.#published, sourceEtag: copySource.etag });
+      if (copyUpload) await this.store.copy(upload.key, image, { ...this.#published, sourceEtag: upload.etag });
       else await this.store.put(image, rendered.image, this.#published);
       written = 'image';
       lock.assertHeld();

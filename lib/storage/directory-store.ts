@@ -25,7 +25,7 @@ import type {
 import { signUploadUrl } from './upload-signature.ts';
 
 /** Where half-written files live until they are renamed into place; never listed, never served. */
-export const TEMP_DIR = '.tmp';
+const TEMP_DIR = '.tmp';
 
 const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}$/;
 

@@ -43,7 +43,7 @@ function bytesOf(data: SourceData): Uint8Array | string {
   return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
 }
 
-export type S3Signing = Pick<R2Config, 'endpoint' | 'region' | 'accessKeyId' | 'secretAccessKey' | 'bucketName'>;
+type S3Signing = Pick<R2Config, 'endpoint' | 'region' | 'accessKeyId' | 'secretAccessKey' | 'bucketName'>;
 
 export function createUploadPresigner(r2: S3Signing): (key: string, options: PresignUploadOptions) => Promise<PresignedUpload> {
   const signer = new S3RequestPresigner({

@@ -90,7 +90,7 @@ export class S3Store implements ObjectStore {
     } catch (error) {
       // A missing source is a broken precondition of the copy, like a changed one.
       if (isMissing(error)) throw new PreconditionFailedError(sourceKey, 'the copy source does not exist', { cause: error });
-      throw await this.#error(error, 'copy', targetKey);
+      throw this.#error(error, 'copy', targetKey);
     }
   }
 
@@ -125,7 +125,7 @@ export class S3Store implements ObjectStore {
         }
       }
     } catch (error) {
-      throw await this.#error(error, 'list', prefix);
+      throw this.#error(error, 'list', prefix);
     }
   }
 
@@ -138,7 +138,7 @@ export class S3Store implements ObjectStore {
     try {
       return await call();
     } catch (error) {
-      throw await this.#error(error, operation, key);
+      throw this.#error(error, operation, key);
     }
   }
 
@@ -148,7 +148,7 @@ export class S3Store implements ObjectStore {
       return await call();
     } catch (error) {
       if (isMissing(error)) return undefined;
-      throw await this.#error(error, operation, key);
+      throw this.#error(error, operation, key);
     }
   }
 
@@ -188,7 +188,7 @@ function systemCode(error: unknown): string | undefined {
   return undefined;
 }
 
-export interface S3FailureContext {
+interface S3FailureContext {
   operation: string;
   key: string;
   bucket: string;
@@ -201,7 +201,7 @@ export interface S3FailureContext {
  * the bucket that does not exist. Only names, codes, hosts and the bucket are quoted: never a secret, and
  * never the SDK's own message (it can echo request details).
  */
-export function describeS3Failure(error: unknown, { operation, key, bucket, endpoint }: S3FailureContext): PoseStorageError {
+function describeS3Failure(error: unknown, { operation, key, bucket, endpoint }: S3FailureContext): PoseStorageError {
   if (error instanceof PoseStorageError) return error;
   const name = (error as SdkError | null)?.name ?? 'UnknownError';
   const status = httpStatusOf(error);

@@ -91,7 +91,7 @@ function failingAfter(store: ObjectStore, allowed: number): ObjectStore {
     put: async (key, body, putOptions) => {
       if (puts >= allowed) throw new Error('connection reset by peer');
       puts++;
-      await store.put(key, body, putOptions);
+      return store.put(key, body, putOptions);
     },
   });
 }
@@ -267,7 +267,7 @@ describe('migrate local -> r2', () => {
         most = Math.max(most, ++inFlight);
         try {
           await new Promise((resolve) => setTimeout(resolve, 2));
-          await bucket.put(key, body, putOptions);
+          return await bucket.put(key, body, putOptions);
         } finally {
           inFlight--;
         }

@@ -68,7 +68,7 @@ export async function runSmoke({ storage, config, write }: SmokeOptions): Promis
     // On the smoke pose's own lock key: nothing else writes there.
     const key = lockKey(pose);
     const options = { contentType: 'application/json' };
-    const refused = (write: Promise<void>) =>
+    const refused = (write: Promise<unknown>) =>
       write.then(
         () => false,
         (error: unknown) => {
@@ -82,7 +82,7 @@ export async function runSmoke({ storage, config, write }: SmokeOptions): Promis
       expect(await refused(storage.store.put(key, Buffer.from('{"n":2}'), { ...options, ifNoneMatch: '*' })), `a second create-only write (If-None-Match: *) was accepted; ${enforced}`);
       const current = await storage.store.head(key);
       expect(current !== undefined, `${key} is missing after it was written`);
-      expect(await refused(storage.store.put(key, Buffer.from('{"n":3}'), { ...options, ifMatch: '"0-not-this-version"' })), `a write for another version (If-Match) was accepted; ${enforced}`);
+      expect(await refused(storage.store.put(key, Buffer.from('{"n":3}'), { ...options, ifMatch: '0-not-this-version' })), `a write for another version (If-Match) was accepted; ${enforced}`);
       await storage.store.put(key, Buffer.from('{"n":4}'), { ...options, ifMatch: current!.etag });
     } finally {
       await storage.store.delete([key]);

@@ -11,16 +11,19 @@ import {
   PreconditionFailedError,
   StoreUnavailableError,
 } from '../errors.ts';
-import type {
-  CopyOptions,
-  GetOptions,
-  ObjectInfo,
-  ObjectStore,
-  PresignedUpload,
-  PresignUploadOptions,
-  PutOptions,
-  StoredObject,
-  WriteConditions,
+import {
+  abortedRequestError,
+  type CopyOptions,
+  type GetOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type PresignedUpload,
+  type PresignUploadOptions,
+  type PutOptions,
+  type RequestOptions,
+  type StoredObject,
+  type WriteConditions,
+  type Written,
 } from './object-store.ts';
 import { signUploadUrl } from './upload-signature.ts';
 
@@ -81,8 +84,8 @@ export class DirectoryStore implements ObjectStore {
     return path.join(this.root, ...segments);
   }
 
-  async put(key: string, body: Uint8Array, options: PutOptions): Promise<void> {
-    await this.writeAtomically(
+  put(key: string, body: Uint8Array, options: PutOptions): Promise<Written> {
+    return this.writeAtomically(
       key,
       async (file) => {
         await file.writeFile(body);
@@ -94,20 +97,30 @@ export class DirectoryStore implements ObjectStore {
   /**
    * Writes `key` through `fill` into a temporary file, syncs it, then moves it into place (rename, or a link
    * for create-only): a crash or a full disk leaves no partial file behind the published name, and the
-   * temporary file is removed.
+   * temporary file is removed. An aborted `signal` is checked right before the move: the one step that makes
+   * the write, which takes microseconds, so an aborted write is not made.
    */
-  async writeAtomically(key: string, fill: (file: FileHandle) => Promise<void>, conditions: WriteConditions = {}): Promise<void> {
+  async writeAtomically(
+    key: string,
+    fill: (file: FileHandle) => Promise<void>,
+    options: WriteConditions & RequestOptions = {},
+  ): Promise<Written> {
     const target = this.pathOf(key);
     const temp = await this.#tempFile();
     try {
+      let etag: string;
       const file = await open(temp, 'wx', 0o644);
       try {
         await fill(file);
         await file.datasync();
+        // The version is the file's: a rename or a link keeps its inode, size and mtime.
+        etag = etagOf(await file.stat({ bigint: true }));
       } finally {
         await file.close();
       }
-      await this.#moveIntoPlace(key, temp, target, conditions);
+      throwIfAborted(options.signal, `put ${key}`);
+      await this.#moveIntoPlace(key, temp, target, options);
+      return { etag };
     } catch (error) {
       throw fileSystemError(error, target);
     } finally {
@@ -117,6 +130,7 @@ export class DirectoryStore implements ObjectStore {
 
   async get(key: string, options: GetOptions = {}): Promise<StoredObject | undefined> {
     const file = this.pathOf(key);
+    throwIfAborted(options.signal, `get ${key}`);
     let handle: FileHandle;
     try {
       handle = await open(file, 'r');
@@ -131,7 +145,7 @@ export class DirectoryStore implements ObjectStore {
       const size = Number(info.size);
       if (options.maxBytes !== undefined && size > options.maxBytes) throw new ObjectTooLargeError(key, size, options.maxBytes);
       const body = await handle.readFile();
-      return { ...infoOf(key, info), body };
+      return { ...infoOf(key, info), body, storeDate: new Date() };
     } catch (error) {
       throw fileSystemError(error, file);
     } finally {
@@ -139,8 +153,9 @@ export class DirectoryStore implements ObjectStore {
     }
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string, options: RequestOptions = {}): Promise<ObjectInfo | undefined> {
     const file = this.pathOf(key);
+    throwIfAborted(options.signal, `head ${key}`);
     try {
       const info = await stat(file, { bigint: true });
       return info.isFile() ? infoOf(key, info) : undefined;
@@ -151,7 +166,7 @@ export class DirectoryStore implements ObjectStore {
   }
 
   /** A hard link: no byte is copied, and the link holds the very version that was checked. */
-  async copy(sourceKey: string, targetKey: string, options: CopyOptions): Promise<void> {
+  async copy(sourceKey: string, targetKey: string, options: CopyOptions): Promise<Written> {
     const source = this.pathOf(sourceKey);
     const target = this.pathOf(targetKey);
     const temp = await this.#tempFile();
@@ -162,10 +177,13 @@ export class DirectoryStore implements ObjectStore {
         if (isMissing(error)) throw new PreconditionFailedError(sourceKey, 'the copy source does not exist');
         throw error;
       }
-      if (options.sourceEtag !== undefined && etagOf(await stat(temp, { bigint: true })) !== options.sourceEtag) {
+      const etag = etagOf(await stat(temp, { bigint: true }));
+      if (options.sourceEtag !== undefined && etag !== options.sourceEtag) {
         throw new PreconditionFailedError(sourceKey, 'the copy source changed since it was read');
       }
+      throwIfAborted(options.signal, `copy ${sourceKey}`);
       await renameCreatingParent(temp, target);
+      return { etag };
     } catch (error) {
       throw fileSystemError(error, target);
     } finally {
@@ -173,9 +191,10 @@ export class DirectoryStore implements ObjectStore {
     }
   }
 
-  async delete(keys: readonly string[]): Promise<void> {
+  async delete(keys: readonly string[], options: RequestOptions = {}): Promise<void> {
     const files = keys.map((key) => this.pathOf(key));
     for (const file of files) {
+      throwIfAborted(options.signal, `delete ${path.relative(this.root, file)}`);
       try {
         await unlink(file);
       } catch (error) {
@@ -185,11 +204,12 @@ export class DirectoryStore implements ObjectStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, options: RequestOptions = {}): AsyncIterable<ObjectInfo> {
     // Walk only the directory the prefix names (its part up to the last "/"), in key order like S3.
     const directoryKey = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     const start = directoryKey === '' ? this.root : this.pathOf(directoryKey.slice(0, -1));
     for await (const info of this.#walk(start, directoryKey)) {
+      throwIfAborted(options.signal, `list ${prefix}`);
       if (info.key.startsWith(prefix)) yield info;
     }
   }
@@ -337,6 +357,10 @@ export class DirectoryStore implements ObjectStore {
       }
     }
   }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw abortedRequestError(signal, what);
 }
 
 function infoOf(key: string, info: BigIntStats): ObjectInfo {

@@ -3,15 +3,19 @@
  * S3-compatible server (s3rver, signatures checked, with patches/ enforcing conditional writes as S3 and
  * R2 do). Versions (etags) change on every write; create-only and replace-if-version writes are atomic;
  * copies stay inside the store, carry their own type and caching, and copy only the version that was read;
- * an object over a size limit is refused before its body is read; a presigned upload URL creates its key once.
+ * an object over a size limit is refused before its body is read; a presigned upload URL creates its key once;
+ * writes return the version they made; reads tell the store's own clock; a request whose signal aborted is not
+ * made, on the S3 server even when the network delivers it after the abort (the pose lock's fencing rests on it).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFlakyProxy } from '../../test/support/flaky-proxy.ts';
 import { startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
-import { ObjectTooLargeError, PreconditionFailedError } from '../errors.ts';
+import { ObjectTooLargeError, PoseStorageError, PreconditionFailedError, StoreUnavailableError } from '../errors.ts';
 import { DirectoryStore } from './directory-store.ts';
 import type { ObjectStore } from './object-store.ts';
 import { S3Store } from './s3-store.ts';
@@ -103,6 +107,51 @@ describe.each(['directory', 's3'] as const)('the %s store', (kind) => {
     expect(await store().head(target)).toBeUndefined();
   });
 
+  it('put and copy return the version they made: the etag get, head and list then give', async () => {
+    const key = fresh('made.png');
+    const copy = fresh('copy.png');
+    const put = await store().put(key, Buffer.from('made'), PNG);
+    expect(put.etag).toBe((await store().head(key))?.etag);
+    expect(put.etag).toBe((await store().get(key))?.etag);
+    const copied = await store().copy(key, copy, { ...PNG, sourceEtag: put.etag });
+    expect(copied.etag).toBe((await store().head(copy))?.etag);
+    for await (const info of store().list(copy)) expect(info.etag).toBe(copied.etag);
+  });
+
+  it('get tells the store\'s own clock (S3: its Date header), by which an object\'s age is told', async () => {
+    const key = fresh('dated.png');
+    await store().put(key, Buffer.from('dated'), PNG);
+    const before = Date.now();
+    const stored = (await store().get(key))!;
+    const after = Date.now();
+    // The S3 server runs on this host's clock, so its Date is this host's time to the second (HTTP dates have no less).
+    expect(stored.storeDate.getTime()).toBeGreaterThanOrEqual(kind === 's3' ? Math.floor(before / 1000) * 1000 : before);
+    expect(stored.storeDate.getTime()).toBeLessThanOrEqual(after);
+    if (kind === 's3') expect(stored.storeDate.getUTCMilliseconds(), 'a Date header, not a fallback to this host').toBe(0);
+    expect(stored.storeDate.getTime() - stored.lastModified.getTime()).toBeLessThan(2000);
+  });
+
+  it('a request whose signal aborted is not made, and throws the signal\'s reason', async () => {
+    const key = fresh('never.png');
+    await store().put(key, Buffer.from('kept'), PNG);
+    const reason = new StoreUnavailableError('the lock reached its deadline');
+    const controller = new AbortController();
+    controller.abort(reason);
+    const { signal } = controller;
+    await expect(store().put(fresh('never-made.png'), Buffer.from('x'), { ...PNG, signal })).rejects.toBe(reason);
+    await expect(store().copy(key, fresh('never-copied.png'), { ...PNG, signal })).rejects.toBe(reason);
+    await expect(store().delete([key], { signal })).rejects.toBe(reason);
+    await expect(store().get(key, { signal })).rejects.toBe(reason);
+    expect((await store().get(key))?.body.toString()).toBe('kept');
+    const made = [];
+    for await (const info of store().list('poses/contract/')) if (/never-(made|copied)/.test(info.key)) made.push(info.key);
+    expect(made).toEqual([]);
+    // A signal aborted for another reason says the request was stopped.
+    const other = await store().head(key, { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(PoseStorageError);
+    expect((other as Error).message).toMatch(/was stopped before the store answered/);
+  });
+
   it('refuses an object over maxBytes without returning its body', async () => {
     const key = fresh('big.png');
     await store().put(key, Buffer.alloc(2048, 7), PNG);
@@ -112,6 +161,38 @@ describe.each(['directory', 's3'] as const)('the %s store', (kind) => {
     expect(error).toBeInstanceOf(ObjectTooLargeError);
     expect((error as ObjectTooLargeError).size).toBe(2048);
     expect((await store().get(key, { maxBytes: 2048 }))?.size).toBe(2048);
+  });
+});
+
+describe('a write held on the wire past its abort (s3)', () => {
+  it('is never made, though the network delivers it later; without the abort the same stall lands late', async () => {
+    const proxy = await startFlakyProxy(server.endpoint);
+    try {
+      const slow = new S3Store({ ...server.r2Config, endpoint: proxy.endpoint });
+      const body = Buffer.alloc(64 * 1024, 1);
+      // Aborted 300 ms into a 1.5 s stall: the client closes the connection, the held request is dropped.
+      const aborted = fresh('aborted.png');
+      const held = proxy.stallAt(new RegExp(`^PUT \\S+${aborted.split('/').pop()}`, 'm'), 1500);
+      const started = performance.now();
+      const write = slow.put(aborted, body, { ...PNG, signal: AbortSignal.timeout(300) });
+      await held;
+      await expect(write).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(performance.now() - started).toBeLessThan(1500);
+      await sleep(1800);
+      expect(await stores.s3.head(aborted)).toBeUndefined();
+      expect(proxy.stalled).toEqual({ delivered: 0, dropped: 1 });
+
+      // The control: the same stall without an abort is delivered late and the write is made.
+      const late = fresh('late.png');
+      const stalledToo = proxy.stallAt(new RegExp(`^PUT \\S+${late.split('/').pop()}`, 'm'), 1500);
+      const written = slow.put(late, body, PNG);
+      await stalledToo;
+      await written;
+      expect(proxy.stalled).toEqual({ delivered: 1, dropped: 1 });
+      expect((await stores.s3.head(late))?.size).toBe(body.length);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

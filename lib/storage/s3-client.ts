@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { R2Config } from '../config.ts';
+import { keepStoreDate } from './s3-store-date.ts';
 
 /**
  * An S3 client for R2 or any S3-compatible endpoint. In its own module because the SDK is heavy to load
@@ -7,7 +8,7 @@ import type { R2Config } from '../config.ts';
  * URLs never loads it.
  */
 export function createS3Client(r2: R2Config): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     region: r2.region,
     endpoint: r2.endpoint,
     credentials: { accessKeyId: r2.accessKeyId, secretAccessKey: r2.secretAccessKey },
@@ -24,4 +25,6 @@ export function createS3Client(r2: R2Config): S3Client {
     // Without throwOnRequestTimeout the SDK only warns, and a hung connection would wait for the Lambda timeout.
     requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true },
   });
+  keepStoreDate(client);
+  return client;
 }

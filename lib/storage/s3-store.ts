@@ -1,7 +1,20 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { R2Config } from '../config.ts';
 import { ObjectTooLargeError, PermissionDeniedError, PoseStorageError, PreconditionFailedError, StoreUnavailableError } from '../errors.ts';
-import type { CopyOptions, GetOptions, ObjectInfo, ObjectStore, PresignedUpload, PresignUploadOptions, PutOptions, StoredObject } from './object-store.ts';
+import {
+  abortedRequestError,
+  type CopyOptions,
+  type GetOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type PresignedUpload,
+  type PresignUploadOptions,
+  type PutOptions,
+  type RequestOptions,
+  type StoredObject,
+  type Written,
+} from './object-store.ts';
+import { storeDateOf } from './s3-store-date.ts';
 
 /** DeleteObjects takes at most 1,000 keys a request (S3 and R2 alike). */
 const DELETE_BATCH = 1000;
@@ -31,9 +44,10 @@ export class S3Store implements ObjectStore {
     return this.#client;
   }
 
-  async put(key: string, body: Uint8Array, options: PutOptions): Promise<void> {
+  async put(key: string, body: Uint8Array, options: PutOptions): Promise<Written> {
     const [{ PutObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
-    await this.#send('put', key, () =>
+    const { signal } = options;
+    const response = await this.#send('put', key, signal, () =>
       client.send(
         new PutObjectCommand({
           Bucket: this.#bucket,
@@ -44,13 +58,18 @@ export class S3Store implements ObjectStore {
           IfNoneMatch: options.ifNoneMatch,
           IfMatch: options.ifMatch === undefined ? undefined : quoted(options.ifMatch),
         }),
+        aborting(signal),
       ),
     );
+    return { etag: unquoted(response.ETag) };
   }
 
   async get(key: string, options: GetOptions = {}): Promise<StoredObject | undefined> {
     const [{ GetObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
-    const response = await this.#sendOrMissing('get', key, () => client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key })));
+    const { signal } = options;
+    const response = await this.#sendOrMissing('get', key, signal, () =>
+      client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }), aborting(signal)),
+    );
     const stream = response?.Body;
     if (!stream) return undefined;
     const { maxBytes } = options;
@@ -60,23 +79,27 @@ export class S3Store implements ObjectStore {
       throw new ObjectTooLargeError(key, response.ContentLength, maxBytes);
     }
     // The body streams after the headers: a connection cut now is a failure of the store as well.
-    const bytes = await this.#send('get', key, () => stream.transformToByteArray());
+    const bytes = await this.#send('get', key, signal, () => stream.transformToByteArray());
     if (maxBytes !== undefined && bytes.length > maxBytes) throw new ObjectTooLargeError(key, bytes.length, maxBytes);
     const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy of up to 25 MB
-    return { key, body, size: body.length, lastModified: response.LastModified ?? new Date(0), etag: unquoted(response.ETag) };
+    const lastModified = response.LastModified ?? new Date(0);
+    return { key, body, size: body.length, lastModified, etag: unquoted(response.ETag), storeDate: storeDateOf(response) };
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string, { signal }: RequestOptions = {}): Promise<ObjectInfo | undefined> {
     const [{ HeadObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
-    const response = await this.#sendOrMissing('head', key, () => client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key })));
+    const response = await this.#sendOrMissing('head', key, signal, () =>
+      client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }), aborting(signal)),
+    );
     return response && { key, size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0), etag: unquoted(response.ETag) };
   }
 
   /** CopyObject: the bytes stay in the store. The metadata is replaced, so the copy gets its own type and caching. */
-  async copy(sourceKey: string, targetKey: string, options: CopyOptions): Promise<void> {
+  async copy(sourceKey: string, targetKey: string, options: CopyOptions): Promise<Written> {
     const [{ CopyObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
+    const { signal } = options;
     try {
-      await client.send(
+      const response = await client.send(
         new CopyObjectCommand({
           Bucket: this.#bucket,
           Key: targetKey,
@@ -86,25 +109,29 @@ export class S3Store implements ObjectStore {
           ContentType: options.contentType,
           CacheControl: options.cacheControl,
         }),
+        aborting(signal),
       );
+      return { etag: unquoted(response.CopyObjectResult?.ETag) };
     } catch (error) {
+      if (signal?.aborted) throw abortedRequestError(signal, `copy ${sourceKey}`);
       // A missing source is a broken precondition of the copy, like a changed one.
       if (isMissing(error)) throw new PreconditionFailedError(sourceKey, 'the copy source does not exist', { cause: error });
       throw this.#error(error, 'copy', targetKey);
     }
   }
 
-  async delete(keys: readonly string[]): Promise<void> {
+  async delete(keys: readonly string[], { signal }: RequestOptions = {}): Promise<void> {
     if (keys.length === 0) return;
     const [{ DeleteObjectsCommand }, client] = await Promise.all([sdk(), this.#s3()]);
     for (let start = 0; start < keys.length; start += DELETE_BATCH) {
       const batch = keys.slice(start, start + DELETE_BATCH);
-      const response = await this.#send('delete', batch[0] ?? '', () =>
+      const response = await this.#send('delete', batch[0] ?? '', signal, () =>
         client.send(
           new DeleteObjectsCommand({
             Bucket: this.#bucket,
             Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
           }),
+          aborting(signal),
         ),
       );
       const failed = response.Errors?.filter((error) => error.Code !== 'NoSuchKey') ?? [];
@@ -114,9 +141,9 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, { signal }: RequestOptions = {}): AsyncIterable<ObjectInfo> {
     const [{ paginateListObjectsV2 }, client] = await Promise.all([sdk(), this.#s3()]);
-    const pages = paginateListObjectsV2({ client }, { Bucket: this.#bucket, Prefix: prefix });
+    const pages = paginateListObjectsV2({ client }, { Bucket: this.#bucket, Prefix: prefix }, aborting(signal));
     try {
       for await (const page of pages) {
         for (const object of page.Contents ?? []) {
@@ -125,6 +152,7 @@ export class S3Store implements ObjectStore {
         }
       }
     } catch (error) {
+      if (signal?.aborted) throw abortedRequestError(signal, `list ${prefix}`);
       throw this.#error(error, 'list', prefix);
     }
   }
@@ -134,19 +162,21 @@ export class S3Store implements ObjectStore {
     return (await this.#presign)(key, options);
   }
 
-  async #send<T>(operation: string, key: string, call: () => Promise<T>): Promise<T> {
+  async #send<T>(operation: string, key: string, signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (error) {
+      if (signal?.aborted) throw abortedRequestError(signal, `${operation} ${key}`);
       throw this.#error(error, operation, key);
     }
   }
 
   /** Like #send, but "no such key" is an answer (undefined), not an error. */
-  async #sendOrMissing<T>(operation: string, key: string, call: () => Promise<T>): Promise<T | undefined> {
+  async #sendOrMissing<T>(operation: string, key: string, signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T | undefined> {
     try {
       return await call();
     } catch (error) {
+      if (signal?.aborted) throw abortedRequestError(signal, `${operation} ${key}`);
       if (isMissing(error)) return undefined;
       throw this.#error(error, operation, key);
     }
@@ -158,6 +188,9 @@ export class S3Store implements ObjectStore {
 }
 
 const quoted = (etag: string) => `"${etag}"`;
+
+/** The SDK's request options for `signal` (it aborts the request, its retries and their backoff). */
+const aborting = (signal: AbortSignal | undefined) => (signal === undefined ? {} : { abortSignal: signal });
 
 /** S3 quotes its ETags; the digest is what callers compare. */
 const unquoted = (etag: string | undefined) => (etag ?? '').replace(/"/g, '');

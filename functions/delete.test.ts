@@ -112,8 +112,9 @@ describe('DELETE /poses/{generationId}/{poseId}', () => {
 
   it('takes over a lock left by a writer that died (expired), then deletes', async () => {
     holding('poses/gen_1/pose-1.png');
-    const lock = { holder: 'upload staging/gen_1/pose-1/x', expiresAt: new Date(Date.now() - 1000).toISOString() };
-    fake.objects.set('locks/gen_1/pose-1.json', { body: Buffer.from(JSON.stringify(lock)) });
+    // Written 10 minutes ago (the store's Last-Modified), whatever its body claims.
+    const lock = { holder: 'upload staging/gen_1/pose-1/x', expiresAt: new Date(Date.now() + 3_600_000).toISOString() };
+    fake.objects.set('locks/gen_1/pose-1.json', { body: Buffer.from(JSON.stringify(lock)), lastModified: new Date(Date.now() - 600_000) });
     expect204(await invoke(del('/poses/gen_1/pose-1')));
     expect(fake.keysUnder('')).toEqual([]);
     expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringMatching(/expired lock/) }));
@@ -171,7 +172,8 @@ describe('DELETE /poses/{generationId}', () => {
   });
 
   it('deletes in batches of at most 1,000 keys', async () => {
-    holding(...Array.from({ length: 1500 }, (_, i) => `poses/gen_1/p${i}.png`));
+    // Each pose goes in a request of its own, under its lock; the generation's other files in batches.
+    holding('poses/gen_1/pose-1.png', ...Array.from({ length: 1500 }, (_, i) => `poses/gen_1/custom/p${i}.png`));
     expect204(await invoke(del('/poses/gen_1')));
     const batches = s3.commandCalls(DeleteObjectsCommand).map((call) => call.args[0].input.Delete?.Objects?.length ?? 0);
     expect(Math.max(...batches)).toBe(1000);

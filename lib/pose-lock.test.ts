@@ -1,7 +1,8 @@
 /**
  * The pose lock on both adapters (a directory, and the S3 test server enforcing conditional writes as S3 and
  * R2 do): one holder at a time, waiting and giving up, taking over an expired lock (one taker wins), a write
- * whose answer was lost recognised as our own, the hold limit, and withLock's release.
+ * whose answer was lost recognised as our own, expiry judged by the store's clock whatever the holder's and the
+ * taker's clocks say, the deadline on every request under the lock, and withLock's release.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,7 +13,8 @@ import { wrapStore } from '../test/support/wrap-store.ts';
 import { PoseBusyError, StoreUnavailableError } from './errors.ts';
 import { lockKey } from './layout.ts';
 import { createLogger } from './logger.ts';
-import { LOCK_TTL_MS, PoseLocks } from './pose-lock.ts';
+import { lockTtlMs, type LockTiming } from './deadlines.ts';
+import { lockExpired, PoseLocks } from './pose-lock.ts';
 import { DirectoryStore } from './storage/directory-store.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 import { S3Store } from './storage/s3-store.ts';
@@ -38,9 +40,21 @@ const adapters: Record<string, () => ObjectStore> = {
   's3 server': () => new S3Store(server.r2Config),
 };
 
-/** A lock of another holder, as found in the store, expiring at `expiresAt`. */
-function foreignLock(expiresAt: number): Buffer {
-  return Buffer.from(JSON.stringify({ holder: 'another writer', token: 'not ours', expiresAt: new Date(expiresAt).toISOString() }));
+/** A lock of another holder, as found in the store. */
+const foreignLock = (): Buffer => Buffer.from(JSON.stringify({ holder: 'another writer', token: 'not ours' }));
+
+/** Short lock deadlines, for the tests that wait for one to pass (the S3 server's clock has whole seconds). */
+const SHORT: LockTiming = { holdMs: 300, marginMs: 700 };
+
+/** Waits until the store's own clock says the lock at `key` may be taken over (at most ttl + 3 s). */
+async function untilExpired(store: ObjectStore, key: string, timing: LockTiming): Promise<void> {
+  const deadline = performance.now() + lockTtlMs(timing) + 3000;
+  for (;;) {
+    const stored = await store.get(key);
+    if (!stored || lockExpired(stored, timing)) return;
+    if (performance.now() > deadline) throw new Error(`${key} did not expire by the store's clock`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) => {
@@ -63,7 +77,7 @@ describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) 
 
   it('gives up with PoseBusyError once the wait is over, leaving the holder\'s lock alone', async () => {
     const pose = freshPose();
-    await store().put(lockKey(pose), foreignLock(Date.now() + 60_000), { contentType: 'application/json' });
+    await store().put(lockKey(pose), foreignLock(), { contentType: 'application/json' });
     const error = await new PoseLocks(store(), quiet).acquire(pose, 'late', { waitMs: 150 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PoseBusyError);
     expect((await store().get(lockKey(pose)))?.body.toString()).toContain('another writer');
@@ -71,9 +85,10 @@ describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) 
 
   it('takes over an expired lock, and of many takers exactly one wins', async () => {
     const pose = freshPose();
-    await store().put(lockKey(pose), foreignLock(Date.now() - 1000), { contentType: 'application/json' });
+    await store().put(lockKey(pose), foreignLock(), { contentType: 'application/json' });
+    await untilExpired(store(), lockKey(pose), SHORT);
     const lines: string[] = [];
-    const locks = new PoseLocks(store(), createLogger((line) => lines.push(line)));
+    const locks = new PoseLocks(store(), createLogger((line) => lines.push(line)), { timing: SHORT });
     const takers = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => locks.acquire(pose, `taker ${i}`, { waitMs: 300 })));
     expect(takers.filter((taker) => taker.status === 'fulfilled')).toHaveLength(1);
     for (const taker of takers) if (taker.status === 'rejected') expect(taker.reason).toBeInstanceOf(PoseBusyError);
@@ -95,13 +110,15 @@ describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) 
 });
 
 describe('holding a lock', () => {
-  it('stops a holder from writing past half the lock\'s lifetime', async () => {
-    let now = 1_000_000;
-    const locks = new PoseLocks(adapters.directory!(), quiet, () => now);
+  it('stops a holder from writing once its deadline passed', async () => {
+    const locks = new PoseLocks(adapters.directory!(), quiet, { timing: SHORT });
     const lock = await locks.acquire(freshPose(), 'slow', { waitMs: 0 });
     expect(() => lock.assertHeld()).not.toThrow();
-    now += LOCK_TTL_MS / 2 + 1;
+    await new Promise((resolve) => setTimeout(resolve, SHORT.holdMs + 50));
     expect(() => lock.assertHeld()).toThrow(StoreUnavailableError);
+    await expect(lock.store.put('poses/glock/late.png', Buffer.from('x'), { contentType: 'image/png' })).rejects.toThrow(/reached its 300 ms deadline/);
+    expect(await adapters.directory!().head('poses/glock/late.png')).toBeUndefined();
+    lock.release();
   });
 
   it('withLock deletes what the work asks in one request with the lock, and releases the lock when the work fails', async () => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod/mini';
+import { LOCK_TIMING, lockTtlMs, type LockTiming } from './deadlines.ts';
 import { PoseBusyError, PreconditionFailedError, StoreUnavailableError } from './errors.ts';
 import { parseJson } from './json.ts';
 import { lockKey, type PoseRef } from './layout.ts';
 import type { Logger } from './logger.ts';
-import type { ObjectStore } from './storage/object-store.ts';
+import { withSignal, type ObjectStore, type StoredObject } from './storage/object-store.ts';
 
 /**
  * One writer per pose at a time, across every process (Lambda runs many): a lock object created with a
@@ -13,21 +14,22 @@ import type { ObjectStore } from './storage/object-store.ts';
  * Publishing an upload, saving a pose and deleting one all hold it while they change the pose's files, so
  * an image never meets another upload's thumbnail and a delete never races a publication.
  *
- * A holder that dies leaves its lock behind: after LOCK_TTL_MS anyone may take it over, with a write
- * conditional on the dead lock's version (If-Match), so two takers cannot both win. Holders only write a few
- * objects under a lock; `assertHeld` stops one that took too long from writing on once others may take over.
+ * Fencing, by construction (lib/deadlines.ts): the holder's work gets only `lock.store`, whose every request
+ * carries an abort signal that fires `holdMs` after the holder sent the write that created its lock, so none
+ * of its requests, retries included, is still running after that. A lock is taken over only once the store's
+ * own clock says it was written `holdMs + marginMs` ago (its Last-Modified against the Date of the answer that
+ * read it), so neither the holder's clock nor the taker's is trusted: a holder whose clock is minutes behind
+ * keeps its lock, and a dead one whose clock is minutes ahead blocks the pose no longer than anyone's. The
+ * take-over is a write conditional on the version read (If-Match), so two takers cannot both win.
  */
-export const LOCK_TTL_MS = 120_000;
-
-/** A holder stops writing past half the TTL, leaving a wide margin before anyone takes the lock over. */
-const HOLD_LIMIT_MS = LOCK_TTL_MS / 2;
-
-const lockBodySchema = z.object({ holder: z.string(), token: z.optional(z.string()), expiresAt: z.iso.datetime() });
+const lockBodySchema = z.object({ holder: z.string(), token: z.optional(z.string()) });
 
 export interface PoseLock {
   readonly pose: PoseRef;
   readonly key: string;
-  /** Throws (a retryable error) when the lock has been held too long to write under it safely. */
+  /** The store, every request of which ends by the lock's deadline: all the work under the lock uses it. */
+  readonly store: ObjectStore;
+  /** Throws (a retryable error) once the lock's deadline has passed: nothing more may be written under it. */
   assertHeld(): void;
 }
 
@@ -36,21 +38,30 @@ export interface AcquireOptions {
   waitMs: number;
 }
 
+export interface PoseLocksOptions {
+  /** Default: lib/deadlines.ts's. */
+  timing?: LockTiming;
+  /** This host's clock: only written into the lock for people (when it was taken), never used to judge it. */
+  now?: () => number;
+}
+
 export class PoseLocks {
   readonly #store: ObjectStore;
   readonly #logger: Logger;
+  readonly #timing: LockTiming;
   readonly #now: () => number;
 
-  constructor(store: ObjectStore, logger: Logger, now: () => number = Date.now) {
+  constructor(store: ObjectStore, logger: Logger, options: PoseLocksOptions = {}) {
     this.#store = store;
     this.#logger = logger;
-    this.#now = now;
+    this.#timing = options.timing ?? LOCK_TIMING;
+    this.#now = options.now ?? Date.now;
   }
 
   /**
    * Runs `work` holding the pose's lock. `work` returns its result and the keys to delete when it is done;
-   * they are deleted in one request with the lock itself. If `work` fails, the lock is released and the
-   * error rethrown.
+   * they are deleted in one request with the lock itself, under the lock's deadline. If `work` fails, the lock
+   * is released and the error rethrown.
    */
   async withLock<T>(
     pose: PoseRef,
@@ -59,64 +70,108 @@ export class PoseLocks {
     work: (lock: PoseLock) => Promise<{ result: T; remove: readonly string[] }>,
   ): Promise<T> {
     const lock = await this.acquire(pose, holder, options);
-    let outcome: { result: T; remove: readonly string[] };
     try {
-      outcome = await work(lock);
-    } catch (error) {
-      await this.#store.delete([lock.key]).catch(() => undefined); // a lock left behind expires anyway
-      throw error;
+      let outcome: { result: T; remove: readonly string[] };
+      try {
+        outcome = await work(lock);
+      } catch (error) {
+        await lock.store.delete([lock.key]).catch(() => undefined); // a lock left behind expires anyway
+        throw error;
+      }
+      try {
+        await lock.store.delete([...outcome.remove, lock.key]);
+      } catch (error) {
+        // The work is done and the caller retries the cleanup; let the next attempt in rather than wait for
+        // the lock to expire (if the store is down, this fails too and the lock expires).
+        await lock.store.delete([lock.key]).catch(() => undefined);
+        throw error;
+      }
+      return outcome.result;
+    } finally {
+      lock.release();
     }
-    try {
-      await this.#store.delete([...outcome.remove, lock.key]);
-    } catch (error) {
-      // The work is done and the caller retries the cleanup; let the next attempt in rather than wait for
-      // the lock to expire (if the store is down, this fails too and the lock expires).
-      await this.#store.delete([lock.key]).catch(() => undefined);
-      throw error;
-    }
-    return outcome.result;
   }
 
-  /** Takes the pose's lock, waiting up to `waitMs` for another holder. The caller deletes `lock.key` when done. */
-  async acquire(pose: PoseRef, holder: string, { waitMs }: AcquireOptions): Promise<PoseLock> {
-    const key = lockKey(pose);
-    const deadline = this.#now() + waitMs;
+  /**
+   * Takes the pose's lock, waiting up to `waitMs` for another holder. The caller deletes `lock.key` through
+   * `lock.store` when done, then calls `release()` (which stops the deadline's timer).
+   */
+  async acquire(pose: PoseRef, holder: string, { waitMs }: AcquireOptions): Promise<PoseLock & { release(): void }> {
+    const waitUntil = performance.now() + waitMs;
     // Tells our own lock from another's: a write whose answer was lost, retried by the SDK, fails its condition
     // against itself.
     const token = randomUUID();
+    const body = Buffer.from(JSON.stringify({ holder, token, acquiredAt: new Date(this.#now()).toISOString() }));
     for (let attempt = 0; ; attempt++) {
-      const acquiredAt = this.#now();
-      const body = Buffer.from(JSON.stringify({ holder, token, expiresAt: new Date(acquiredAt + LOCK_TTL_MS).toISOString() }));
-      const lock: PoseLock = {
-        pose,
-        key,
-        assertHeld: () => {
-          if (this.#now() - acquiredAt > HOLD_LIMIT_MS) {
-            throw new StoreUnavailableError(`held the lock of pose ${pose.poseId} for too long; the work will be retried`);
-          }
-        },
-      };
-      if (await this.#tryWrite(key, body, { ifNoneMatch: '*' })) return lock;
-      const current = await this.#store.get(key);
+      const created = await this.#claim(pose, body, token, { ifNoneMatch: '*' });
+      if ('lock' in created) return created.lock;
+      const { current } = created;
       if (!current) continue; // released meanwhile: try again at once
-      const held = readLock(current);
-      if (held.token === token) return lock;
-      if (this.#now() > held.expiresAt) {
-        if (await this.#tryWrite(key, body, { ifMatch: current.etag })) {
+      if (this.expired(current)) {
+        const taken = await this.#claim(pose, body, token, { ifMatch: current.etag });
+        if ('lock' in taken) {
           this.#logger.warn(`[Storage] Took over an expired lock of pose ${pose.poseId}`, { ...pose, holder });
-          return lock;
+          return taken.lock;
         }
         continue;
       }
-      if (this.#now() >= deadline) throw new PoseBusyError(pose.poseId);
+      if (performance.now() >= waitUntil) throw new PoseBusyError(pose.poseId);
       // 10 ms doubling to 400 ms, with jitter so that waiters do not retry in step.
       await sleep(Math.min(400, 10 * 2 ** attempt) * (0.5 + Math.random() / 2));
     }
   }
 
-  async #tryWrite(key: string, body: Buffer, conditions: { ifNoneMatch: '*' } | { ifMatch: string }): Promise<boolean> {
+  /**
+   * Writes the lock under a deadline that runs from before the write (the store dates the lock later), and
+   * returns it; or, when the condition fails, the lock that is there instead.
+   */
+  async #claim(
+    pose: PoseRef,
+    body: Buffer,
+    token: string,
+    conditions: { ifNoneMatch: '*' } | { ifMatch: string },
+  ): Promise<{ lock: PoseLock & { release(): void } } | { current: StoredObject | undefined }> {
+    const lock = this.#deadlined(pose, lockKey(pose));
     try {
-      await this.#store.put(key, body, { contentType: 'application/json', ...conditions });
+      if (await this.#tryWrite(lock.store, lock.key, body, conditions)) return { lock };
+      const current = await this.#store.get(lock.key);
+      // A write that landed but whose answer was lost, retried by the SDK into its own condition, is ours.
+      if (current && readLock(current).token === token) return { lock };
+      lock.release();
+      return { current };
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  /** Whether a stored lock of these locks may be taken over (lockExpired, with their timing). */
+  expired(stored: Pick<StoredObject, 'lastModified' | 'storeDate'>): boolean {
+    return lockExpired(stored, this.#timing);
+  }
+
+  /** A lock whose store aborts every request `holdMs` from now. */
+  #deadlined(pose: PoseRef, key: string): PoseLock & { release(): void } {
+    const { holdMs } = this.#timing;
+    const controller = new AbortController();
+    const expired = new StoreUnavailableError(`the lock of pose ${pose.poseId} reached its ${holdMs} ms deadline; the work will be retried`);
+    const timer = setTimeout(() => controller.abort(expired), holdMs);
+    timer.unref(); // a deadline never keeps a process alive
+    const { signal } = controller;
+    return {
+      pose,
+      key,
+      store: withSignal(this.#store, signal),
+      assertHeld: () => {
+        if (signal.aborted) throw expired;
+      },
+      release: () => clearTimeout(timer),
+    };
+  }
+
+  async #tryWrite(store: ObjectStore, key: string, body: Buffer, conditions: { ifNoneMatch: '*' } | { ifMatch: string }): Promise<boolean> {
+    try {
+      await store.put(key, body, { contentType: 'application/json', ...conditions });
       return true;
     } catch (error) {
       if (error instanceof PreconditionFailedError) return false;
@@ -125,10 +180,13 @@ export class PoseLocks {
   }
 }
 
-/** A stored lock's token and expiry; a lock whose body cannot be read expires LOCK_TTL_MS after it was written. */
-export function readLock(stored: { body: Buffer; lastModified: Date }): { token?: string | undefined; expiresAt: number } {
+/** A stored lock's holder token (undefined when its body cannot be read as a lock). */
+export function readLock(stored: { body: Buffer }): { token?: string | undefined } {
   const parsed = lockBodySchema.safeParse(parseJson(stored.body.toString('utf8')));
-  return parsed.success
-    ? { token: parsed.data.token, expiresAt: Date.parse(parsed.data.expiresAt) }
-    : { expiresAt: stored.lastModified.getTime() + LOCK_TTL_MS };
+  return parsed.success ? { token: parsed.data.token } : {};
+}
+
+/** Whether a stored lock may be taken over: written longer than its lifetime ago, by the store's clock alone. */
+export function lockExpired(stored: Pick<StoredObject, 'lastModified' | 'storeDate'>, timing: LockTiming = LOCK_TIMING): boolean {
+  return stored.storeDate.getTime() - stored.lastModified.getTime() > lockTtlMs(timing);
 }

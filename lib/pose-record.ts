@@ -1,9 +1,9 @@
 import * as z from 'zod/mini';
 import { REJECTION_REASONS } from './errors.ts';
 import { parseJson } from './json.ts';
-import { recordKey, type PoseRef } from './layout.ts';
+import { issuedAt, recordKey, type PoseRef } from './layout.ts';
 import type { Logger } from './logger.ts';
-import type { ObjectStore } from './storage/object-store.ts';
+import type { ObjectInfo, ObjectStore } from './storage/object-store.ts';
 
 /**
  * A pose's record (`records/{generationId}/{poseId}.json`, private): what the pose is now, so that a status
@@ -14,6 +14,7 @@ const uploadRefSchema = z.object({
   /** The staging key of an upload, or `save` for a pose saved by the library. */
   key: z.string(),
   etag: z.string(),
+  /** When the store received the upload (its Last-Modified), or when the save was asked for. For people only. */
   uploadedAt: z.iso.datetime(),
 });
 
@@ -28,6 +29,11 @@ const poseRecordSchema = z.discriminatedUnion('status', [
     /** Size of the published image. */
     bytes: z.number().check(z.int(), z.nonnegative()),
     publishedAt: z.iso.datetime(),
+    /**
+     * The version (etag) of each file the publication wrote, by role (`image`, `thumbnail`): which files belong
+     * together, told by what they are. Records written before it have none.
+     */
+    files: z.optional(z.record(z.string(), z.string())),
   }),
   z.object({
     status: z.literal('rejected'),
@@ -62,13 +68,13 @@ export async function writeRecord(store: ObjectStore, pose: PoseRef, record: Pos
 }
 
 /**
- * Whether upload `a` is newer than `b`, the upload a record describes. Uploads are ordered by the time their
- * upload URL was issued (a save by the time it was asked for), to the millisecond, ties broken by key so that
- * every process decides alike. A second upload to the same URL can only follow the one already settled (the
- * URL is create-only), so same key, other version means newer.
+ * Whether staged upload `a` reached the store after `b`: by the store's Last-Modified (one clock, the store's),
+ * then, within its resolution (a second on AWS S3), by when their upload URLs were issued, then by key, so that
+ * every process orders them alike. No host's clock decides between uploads the store saw a second apart.
  */
-export function isNewerUpload(a: UploadRef, b: UploadRef): boolean {
-  if (a.key === b.key) return a.etag !== b.etag;
-  const [x, y] = [Date.parse(a.uploadedAt), Date.parse(b.uploadedAt)];
-  return x > y || (x === y && a.key > b.key);
+export function arrivedAfter(a: ObjectInfo, b: ObjectInfo): boolean {
+  const [x, y] = [a.lastModified.getTime(), b.lastModified.getTime()];
+  if (x !== y) return x > y;
+  const [i, j] = [issuedAt(a.key)?.getTime() ?? 0, issuedAt(b.key)?.getTime() ?? 0];
+  return i !== j ? i > j : a.key > b.key;
 }

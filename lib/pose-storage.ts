@@ -7,7 +7,6 @@ import {
   backupKey,
   generationPrefixes,
   imageKey,
-  LOCKS_PREFIX,
   parseId,
   parsePoseRef,
   PUBLIC_PREFIX,
@@ -19,13 +18,14 @@ import {
   thumbnailKey,
   type PoseRef,
 } from './layout.ts';
+import { LOCK_WAIT_MS, UPLOAD_LOCK_WAIT_MS, type LockTiming } from './deadlines.ts';
 import type { Logger } from './logger.ts';
 import { PoseLocks, type PoseLock } from './pose-lock.ts';
-import { isNewerUpload, readRecord, writeRecord, type PoseRecord, type UploadRef } from './pose-record.ts';
+import { arrivedAfter, readRecord, writeRecord, type PoseRecord, type UploadRef } from './pose-record.ts';
 import { renderPose, type RenderedPose } from './pose-image.ts';
 import { forEachConcurrent } from './operations/concurrency.ts';
 import { fileSystemError, makeDirectory } from './storage/directory-store.ts';
-import type { ObjectStore } from './storage/object-store.ts';
+import type { ObjectInfo, ObjectStore } from './storage/object-store.ts';
 
 /**
  * The pose storage library: the reference's API (savePoseWithThumbnail, deletePose, getStorageMode,
@@ -63,10 +63,14 @@ export interface PoseStorageDeps {
   config: Config;
   store: ObjectStore;
   logger: Logger;
+  /** The locks' deadlines (lib/deadlines.ts); tests shorten them. */
+  lockTiming?: LockTiming | undefined;
 }
 
 /** A staged upload as it was read: what settleUpload publishes or rejects. */
-export interface StagedUpload extends UploadRef {
+export interface StagedUpload {
+  /** The staged object as it was read (its etag is the version validated). */
+  object: ObjectInfo;
   /** Its validated rendering, or why it is refused. */
   verdict: RenderedPose | InvalidImageError;
 }
@@ -80,10 +84,6 @@ export type Settlement =
 
 const PNG = 'image/png';
 
-/** How long a save or a delete waits for another writer of the pose; an upload waits less (its event is retried). */
-const WAIT_FOR_LOCK_MS = 10_000;
-const UPLOAD_WAIT_FOR_LOCK_MS = 5_000;
-
 /** Poses of a generation locked at once by deleteGeneration. */
 const DELETE_CONCURRENCY = 8;
 
@@ -95,11 +95,11 @@ export class PoseStorage {
   readonly #publicBaseUrl: string;
   readonly #published: { contentType: string; cacheControl: string };
 
-  constructor({ config, store, logger }: PoseStorageDeps, publicBaseUrl: string) {
+  constructor({ config, store, logger, lockTiming }: PoseStorageDeps, publicBaseUrl: string) {
     this.config = config;
     this.store = store;
     this.logger = logger;
-    this.locks = new PoseLocks(store, logger);
+    this.locks = new PoseLocks(store, logger, lockTiming && { timing: lockTiming });
     this.#publicBaseUrl = publicBaseUrl;
     this.#published = { contentType: PNG, cacheControl: publishedCacheControl(config.cacheMaxAgeSeconds) };
   }
@@ -128,7 +128,9 @@ export class PoseStorage {
 
   /**
    * Validates the image, then publishes it (as PNG) and its 400x400 thumbnail under the layout, replacing
-   * what the pose had. An invalid image writes nothing; a failed write leaves the pose as it was.
+   * what the pose had. An invalid image writes nothing; a failed write leaves the pose as it was. A save is
+   * newer than every upload the store holds for the pose when it takes the lock: those are superseded
+   * (removed), and any upload that arrives later is newer than the save.
    */
   async savePoseWithThumbnail(params: SavePoseParams): Promise<PoseUrls> {
     try {
@@ -136,10 +138,10 @@ export class PoseStorage {
       if (params.poseLibraryId !== undefined) parseId('poseLibraryId', params.poseLibraryId);
       const rendered = await this.render(params.imageBuffer);
       const upload: UploadRef = { key: 'save', etag: randomUUID(), uploadedAt: new Date().toISOString() };
-      await this.locks.withLock(pose, 'save', { waitMs: WAIT_FOR_LOCK_MS }, async (lock) => {
-        const record = await readRecord(this.store, pose, this.logger);
+      await this.locks.withLock(pose, 'save', { waitMs: LOCK_WAIT_MS }, async (lock) => {
+        const [staged, record] = await Promise.all([collect(lock.store, stagingPrefix(pose)), readRecord(lock.store, pose, this.logger)]);
         await this.#publish(lock, rendered, upload, record);
-        return { result: undefined, remove: [backupKey(pose)] };
+        return { result: undefined, remove: [...staged.map((object) => object.key), backupKey(pose)] };
       });
       this.#logSaved([imageKey(pose), thumbnailKey(pose)], pose);
       return this.urlsOf(pose);
@@ -156,21 +158,31 @@ export class PoseStorage {
 
   /** Validates and renders an image (throws InvalidImageError with the rejection reason). */
   render(bytes: Uint8Array): Promise<RenderedPose> {
-    return renderPose(bytes, { maxInputPixels: this.config.maxInputPixels, keepMetadata: this.config.keepImageMetadata });
+    const { maxInputPixels, keepImageMetadata: keepMetadata, publishedMaxBytes: maxImageBytes } = this.config;
+    return renderPose(bytes, { maxInputPixels, keepMetadata, maxImageBytes });
   }
 
   /**
-   * Publishes or rejects a staged upload, under the pose's lock. Nothing is done when the upload is gone or
-   * was replaced since it was read (a delete, or its event seen twice), or when a newer upload already
-   * settled the pose (then the staged object is removed). A rejection withdraws an older publication: the
-   * newest upload decides what the pose is. The staged object is removed once the pose is settled.
+   * Publishes or rejects a staged upload, under the pose's lock. The newest upload decides what the pose is,
+   * newest by when the store received it (arrivedAfter), never by a host's clock:
+   * - the upload is gone, or not the version read (a delete, its event seen twice): nothing is done;
+   * - the store holds a newer upload of the pose: this one is superseded (removed), the newer one's own event
+   *   settles the pose;
+   * - else this one is published (or its rejection recorded, which withdraws an older publication), and the
+   *   older uploads still staged are removed with it, superseded.
+   * So every settlement leaves no upload older than the one that decided the pose, and whatever is staged
+   * later is newer than the record: the record's own upload is never compared with a host's clock.
    */
   async settleUpload(pose: PoseRef, staged: StagedUpload): Promise<Settlement> {
-    const { verdict, ...upload } = staged;
-    return this.locks.withLock<Settlement>(pose, `upload ${upload.key}`, { waitMs: UPLOAD_WAIT_FOR_LOCK_MS }, async (lock) => {
-      const [current, record] = await Promise.all([this.store.head(upload.key), readRecord(this.store, pose, this.logger)]);
-      if (current?.etag !== upload.etag) return { result: { outcome: 'gone' }, remove: [] };
-      if (record && !isNewerUpload(upload, record.upload)) return { result: { outcome: 'superseded' }, remove: [upload.key] };
+    const { verdict, object } = staged;
+    return this.locks.withLock<Settlement>(pose, `upload ${object.key}`, { waitMs: UPLOAD_LOCK_WAIT_MS }, async (lock) => {
+      const [stagedNow, record] = await Promise.all([collect(lock.store, stagingPrefix(pose)), readRecord(lock.store, pose, this.logger)]);
+      const current = stagedNow.find((other) => other.key === object.key);
+      if (current?.etag !== object.etag) return { result: { outcome: 'gone' }, remove: [] };
+      const others = stagedNow.filter((other) => other !== current);
+      if (others.some((other) => arrivedAfter(other, current))) return { result: { outcome: 'superseded' }, remove: [object.key] };
+      const settled = [object.key, ...others.map((other) => other.key)];
+      const upload: UploadRef = { key: object.key, etag: object.etag, uploadedAt: current.lastModified.toISOString() };
       if (verdict instanceof InvalidImageError) {
         const rejected = {
           status: 'rejected' as const,
@@ -180,21 +192,24 @@ export class PoseStorage {
           rejectedAt: new Date().toISOString(),
         };
         lock.assertHeld();
-        await writeRecord(this.store, pose, rejected);
+        await writeRecord(lock.store, pose, rejected);
         this.logger.warn(`[Storage] Rejected upload: ${verdict.message}`, { ...pose, reason: verdict.reason });
-        return { result: { outcome: 'rejected', record: rejected }, remove: [upload.key, imageKey(pose), thumbnailKey(pose), backupKey(pose)] };
+        return { result: { outcome: 'rejected', record: rejected }, remove: [...settled, imageKey(pose), thumbnailKey(pose), backupKey(pose)] };
       }
       const ready = await this.#publish(lock, verdict, upload, record, verdict.imageIsInput);
       this.#logSaved([imageKey(pose), thumbnailKey(pose)], pose);
-      return { result: { outcome: 'ready', record: ready }, remove: [upload.key, backupKey(pose)] };
+      return { result: { outcome: 'ready', record: ready }, remove: [...settled, backupKey(pose)] };
     });
   }
 
   /**
-   * Writes the image, then the thumbnail, then the record, under the lock. The image is copied inside the
-   * store from the upload when `copyUpload` (it is the upload itself: no byte sent again). If the pose was published, its
-   * image is first kept aside, so that a failed thumbnail write puts it back: a failed write never destroys
-   * what was published, and never leaves an image with another upload's thumbnail.
+   * Writes the image, then the thumbnail, then the record, under the lock (through its store: every request
+   * ends by the lock's deadline). The image is copied inside the store from the upload when `copyUpload` (it
+   * is the upload itself: no byte sent again), on the condition that the upload is still the version validated.
+   * If the pose was published, its image is first kept aside, so that a failed thumbnail write puts it back: a
+   * failed write never destroys what was published, and never leaves an image with another upload's thumbnail.
+   * The record names the version of each file written, so that which files belong together is known from what
+   * they are (verify).
    */
   async #publish(
     lock: PoseLock,
@@ -203,12 +218,12 @@ export class PoseStorage {
     previous: PoseRecord | undefined,
     copyUpload = false,
   ): Promise<Extract<PoseRecord, { status: 'ready' }>> {
-    const { pose } = lock;
+    const { pose, store } = lock;
     const [image, thumbnail, backup] = [imageKey(pose), thumbnailKey(pose), backupKey(pose)];
     let keptAside = false;
     if (previous?.status === 'ready') {
       lock.assertHeld();
-      keptAside = await this.store.copy(image, backup, { contentType: PNG }).then(
+      keptAside = await store.copy(image, backup, { contentType: PNG }).then(
         () => true,
         (error: unknown) => {
           if (error instanceof PreconditionFailedError) return false; // no image to keep
@@ -220,11 +235,12 @@ export class PoseStorage {
     let written: 'nothing' | 'image' | 'both' = 'nothing';
     try {
       lock.assertHeld();
-      if (copyUpload) await this.store.copy(upload.key, image, { ...this.#published, sourceEtag: upload.etag });
-      else await this.store.put(image, rendered.image, this.#published);
+      const imageVersion = copyUpload
+        ? await store.copy(upload.key, image, { ...this.#published, sourceEtag: upload.etag })
+        : await store.put(image, rendered.image, this.#published);
       written = 'image';
       lock.assertHeld();
-      await this.store.put(thumbnail, rendered.thumbnail, this.#published);
+      const thumbnailVersion = await store.put(thumbnail, rendered.thumbnail, this.#published);
       written = 'both';
       const record = {
         status: 'ready' as const,
@@ -233,17 +249,18 @@ export class PoseStorage {
         height: rendered.height,
         bytes: rendered.image.length,
         publishedAt: new Date().toISOString(),
+        files: { image: imageVersion.etag, thumbnail: thumbnailVersion.etag },
       };
       lock.assertHeld();
-      await writeRecord(this.store, pose, record);
+      await writeRecord(store, pose, record);
       return record;
     } catch (error) {
       // Both files written: the pose is whole (the newer one) and only its record is behind, which the retry
-      // writes. The image alone: put the previous one back, or remove the new one.
-      const undo =
-        written !== 'image' ? Promise.resolve() : keptAside ? this.store.copy(backup, image, this.#published) : this.store.delete([image]);
+      // writes (verify tells it from the files' versions). The image alone: put the previous one back, or
+      // remove the new one. (Past the lock's deadline the undo is aborted too: a later holder owns the pose.)
+      const undo = written !== 'image' ? Promise.resolve() : keptAside ? store.copy(backup, image, this.#published) : store.delete([image]);
       await undo
-        .then(() => this.store.delete([backup]))
+        .then(() => store.delete([backup]))
         .catch((undoError: unknown) => {
           this.logger.error(`[Storage] Could not undo a half-written pose: ${asStorageError(undoError).message}`, { ...pose });
         });
@@ -268,60 +285,93 @@ export class PoseStorage {
   async deletePose(params: { generationId: string; poseId: string }): Promise<DeleteResult> {
     return this.#deleting('pose', async () => {
       const pose = parsePoseRef(params);
-      const deletedCount = await this.locks.withLock(pose, 'delete', { waitMs: WAIT_FOR_LOCK_MS }, async () => {
-        const [staged, record] = await Promise.all([this.#collect(stagingPrefix(pose)), this.readRecord(pose)]);
-        // The files the record tells of (a backup never outlives its writer's lock, which we hold).
-        const known = record === undefined ? 0 : record.status === 'ready' ? 3 : 1;
-        return { result: staged.length + known, remove: [...staged, ...poseKeys(pose)] };
-      });
+      const deletedCount = await this.locks.withLock(pose, 'delete', { waitMs: LOCK_WAIT_MS }, (lock) => this.#removePose(lock));
       this.logger.info(`[Storage] Deleted pose: ${pose.poseId}`, { ...pose, deletedCount });
       return deletedCount;
     });
   }
 
   /**
-   * Removes every file of a generation (the reference's batch delete). Each pose found is locked first, so
-   * a publication in flight finishes and is removed too; an upload that arrives meanwhile is a pose created
-   * after the delete. Never throws.
+   * Removes every file of a generation (the reference's batch delete). Each pose found is removed under its
+   * own lock, so a publication in flight finishes and is removed too (its fixed keys, and the uploads listed);
+   * an upload that arrives meanwhile is a pose created after the delete. With `olderThan` (cleanup), a pose is
+   * removed only when every object of it, as read under its lock, is older than that (by the store's
+   * Last-Modified), and only the objects so read: a pose uploaded or published while the generation is
+   * deleted is kept whole. Never throws.
    */
-  async deleteGeneration(generationId: string): Promise<DeleteResult> {
-    return this.#deleting('generation', async () => {
+  async deleteGeneration(generationId: string, options: { olderThan?: Date } = {}): Promise<DeleteResult & { keptPoses?: number }> {
+    let keptPoses = 0;
+    const result = await this.#deleting('generation', async () => {
       const id = parseId('generationId', generationId);
-      const listed = new Set<string>();
-      for (const prefix of generationPrefixes(id)) for (const key of await this.#collect(prefix)) listed.add(key);
-      const poses = new Map<string, PoseRef>();
-      for (const key of listed) {
-        const pose = poseOfKey(key);
-        if (pose) poses.set(pose.poseId, pose);
+      const cutoff = options.olderThan?.getTime();
+      const poses = new Map<string, { pose: PoseRef; listed: string[] }>();
+      const others: ObjectInfo[] = [];
+      for (const prefix of generationPrefixes(id)) {
+        for (const object of await collect(this.store, prefix)) {
+          const pose = poseOfKey(object.key);
+          if (!pose) others.push(object);
+          else if (poses.has(pose.poseId)) poses.get(pose.poseId)!.listed.push(object.key);
+          else poses.set(pose.poseId, { pose, listed: [object.key] });
+        }
       }
-      const locks: PoseLock[] = [];
-      try {
-        await forEachConcurrent(poses.values(), DELETE_CONCURRENCY, async (pose) => {
-          locks.push(await this.locks.acquire(pose, 'delete', { waitMs: WAIT_FOR_LOCK_MS }));
-        });
-        // What a publication wrote before we held its lock is not in the listing: each pose's own keys are.
-        const keys = new Set([...listed, ...[...poses.values()].flatMap(poseKeys), ...locks.map((lock) => lock.key)]);
-        await this.store.delete([...keys]);
-      } catch (error) {
-        await this.store.delete(locks.map((lock) => lock.key)).catch(() => undefined);
-        throw error;
-      }
-      const deletedCount = [...listed].filter((key) => !key.startsWith(LOCKS_PREFIX)).length;
-      this.logger.info(`[Storage] Deleted generation: ${id}`, { generationId: id, poses: poses.size, deletedCount });
+      let deletedCount = 0;
+      await forEachConcurrent(poses.values(), DELETE_CONCURRENCY, async ({ pose, listed }) => {
+        const removed = await this.locks.withLock<number | 'kept'>(pose, 'delete', { waitMs: LOCK_WAIT_MS }, async (lock) =>
+          cutoff === undefined
+            ? { result: listed.filter((key) => key !== lock.key).length, remove: [...new Set([...listed, ...poseKeys(pose)])] }
+            : this.#removeOldPose(lock, cutoff),
+        );
+        if (removed === 'kept') keptPoses++;
+        else deletedCount += removed;
+      });
+      // Files of no pose (saved with saveFile): no writer of a pose touches them.
+      const files = others.filter((object) => cutoff === undefined || object.lastModified.getTime() < cutoff).map((object) => object.key);
+      await this.store.delete(files);
+      deletedCount += files.length;
+      this.logger.info(`[Storage] Deleted generation: ${id}`, { generationId: id, poses: poses.size - keptPoses, deletedCount, ...(cutoff !== undefined && { keptPoses }) });
       return deletedCount;
     });
+    return options.olderThan && result.ok ? { ...result, keptPoses } : result;
+  }
+
+  /**
+   * Under the pose's lock: what to remove of it (its fixed keys and the uploads staged now, read through the
+   * lock's store), and how many files that is (those its record tells of, and the staged uploads).
+   */
+  async #removePose({ pose, store }: PoseLock): Promise<{ result: number; remove: string[] }> {
+    const [staged, record] = await Promise.all([collect(store, stagingPrefix(pose)), readRecord(store, pose, this.logger)]);
+    // The files the record tells of (a backup never outlives its writer's lock, which we hold).
+    const known = record === undefined ? 0 : record.status === 'ready' ? 3 : 1;
+    return { result: staged.length + known, remove: [...staged.map((object) => object.key), ...poseKeys(pose)] };
+  }
+
+  /** Like #removePose, but only the objects read now, and nothing (`kept`) when one was modified at `cutoff` (ms) or after. */
+  async #removeOldPose({ pose, store }: PoseLock, cutoff: number): Promise<{ result: number | 'kept'; remove: string[] }> {
+    const [staged, fixed] = await Promise.all([collect(store, stagingPrefix(pose)), Promise.all(poseKeys(pose).map((key) => store.head(key)))]);
+    const objects = [...staged, ...fixed.filter((object) => object !== undefined)];
+    if (objects.some((object) => object.lastModified.getTime() >= cutoff)) return { result: 'kept', remove: [] };
+    return { result: objects.length, remove: objects.map((object) => object.key) };
   }
 
   /**
    * Saves any file under the public layout (`poses/{relativePath}`), as the reference's saveLocal does for
-   * custom thumbnails. Path segments follow the id rules plus one extension.
+   * custom thumbnails. Path segments follow the id rules plus one extension. A generation's own folder
+   * (`{generationId}/{file}`) holds its poses' files only, written under their locks: a custom file goes a
+   * folder deeper or elsewhere, so that it is never taken for (or written over) a pose's file.
    */
   async saveFile(relativePath: string, body: Uint8Array, contentType = PNG): Promise<SavedFile> {
-    const segments = relativePath.split('/');
+    const segments = typeof relativePath === 'string' ? relativePath.split('/') : [];
     const valid = segments.every((segment, i) =>
       i === segments.length - 1 ? /^[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9]{1,10})?$/.test(segment) : /^[A-Za-z0-9_-]{1,128}$/.test(segment),
     );
-    if (!valid || segments.length > 8) throw new InvalidIdError('relativePath', relativePath);
+    if (!valid || segments.length === 0 || segments.length > 8) throw new InvalidIdError('relativePath', relativePath);
+    if (segments.length === 2) {
+      throw new InvalidIdError(
+        'relativePath',
+        relativePath,
+        `must not name a file in a generation's own folder, where its poses' files are published: save it a folder deeper, such as ${segments[0]}/custom/${segments[1]}`,
+      );
+    }
     const key = `${PUBLIC_PREFIX}${relativePath}`;
     try {
       await this.store.put(key, body, { contentType, cacheControl: this.#published.cacheControl });
@@ -343,12 +393,6 @@ export class PoseStorage {
     }
   }
 
-  async #collect(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const object of this.store.list(prefix)) keys.push(object.key);
-    return keys;
-  }
-
   async #deleting(what: 'pose' | 'generation', run: () => Promise<number>): Promise<DeleteResult> {
     try {
       return { ok: true, deletedCount: await run() };
@@ -358,6 +402,13 @@ export class PoseStorage {
       return { ok: false, error: failure };
     }
   }
+}
+
+/** Every object under `prefix`. */
+async function collect(store: ObjectStore, prefix: string): Promise<ObjectInfo[]> {
+  const objects: ObjectInfo[] = [];
+  for await (const object of store.list(prefix)) objects.push(object);
+  return objects;
 }
 
 /** An id for a log line: itself when valid, else a bounded, quoted description (logs stay one line). */

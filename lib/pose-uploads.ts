@@ -1,10 +1,9 @@
 import * as z from 'zod/mini';
 import { InvalidImageError, ObjectTooLargeError, PoseStorageError, type RejectionReason } from './errors.ts';
-import { ID_PATTERN, issuedAt, newStagingKey, POSE_ID_PATTERN, POSE_ID_RULE, parseStagingKey, stagingPrefix, type PoseRef } from './layout.ts';
+import { ID_PATTERN, newStagingKey, POSE_ID_PATTERN, POSE_ID_RULE, parseStagingKey, stagingPrefix, type PoseRef } from './layout.ts';
 import { CONTENT_TYPES } from './image-format.ts';
-import type { PoseRecord, UploadRef } from './pose-record.ts';
+import type { PoseRecord } from './pose-record.ts';
 import type { PoseStorage, StagedUpload } from './pose-storage.ts';
-import type { ObjectInfo } from './storage/object-store.ts';
 import type { WebhookNotifier } from './webhook.ts';
 
 /**
@@ -100,11 +99,16 @@ export class PoseUploads {
 
   /**
    * Where a pose stands: pending while an upload is staged (it is newer than what the record says, or being
-   * settled), else what its record says. Two reads, at once. Undefined when nothing is known of the pose.
+   * settled), else what its record says. Undefined when nothing is known of the pose.
+   *
+   * The staging area is read first, the record after: a settlement writes the record before it removes the
+   * upload, so a listing that finds no upload is followed by a record at least as new as that upload's. (Read
+   * at once, a record read just before a settlement and a listing just after it would answer the previous
+   * `ready` as final, for an upload about to be rejected.)
    */
   async getStatus(pose: PoseRef): Promise<PoseStatus | undefined> {
-    const [staged, record] = await Promise.all([this.#hasStaged(pose), this.#storage.readRecord(pose)]);
-    if (staged) return { ...pose, status: 'pending' };
+    if (await this.#hasStaged(pose)) return { ...pose, status: 'pending' };
+    const record = await this.#storage.readRecord(pose);
     return record && this.#statusOf(pose, record);
   }
 
@@ -145,7 +149,7 @@ export class PoseUploads {
     const maxBytes = config.uploadMaxBytes;
     const tooLarge = async (actualSize: number): Promise<StagedUpload | undefined> => {
       const info = await store.head(key);
-      return info && { ...uploadRefOf(info), verdict: new InvalidImageError('too_large', `The upload has ${actualSize} bytes, more than the ${maxBytes} allowed`) };
+      return info && { object: info, verdict: new InvalidImageError('too_large', `The upload has ${actualSize} bytes, more than the ${maxBytes} allowed`) };
     };
     if (size !== undefined && size > maxBytes) return tooLarge(size);
     let object;
@@ -156,15 +160,11 @@ export class PoseUploads {
       throw error;
     }
     if (!object) return undefined;
-    const verdict = await this.#storage.render(object.body).catch((error: unknown) => {
+    const { body, ...info } = object;
+    const verdict = await this.#storage.render(body).catch((error: unknown) => {
       if (error instanceof InvalidImageError) return error;
       throw error;
     });
-    return { ...uploadRefOf(object), verdict };
+    return { object: { key: info.key, size: info.size, lastModified: info.lastModified, etag: info.etag }, verdict };
   }
-}
-
-/** An upload's place in the order of the pose's uploads: when its URL was issued, else when the store got it. */
-function uploadRefOf(info: ObjectInfo): UploadRef {
-  return { key: info.key, etag: info.etag, uploadedAt: (issuedAt(info.key) ?? info.lastModified).toISOString() };
 }

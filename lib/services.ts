@@ -1,4 +1,5 @@
 import { getConfig, type Config } from './config.ts';
+import type { LockTiming } from './deadlines.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { PoseStorage } from './pose-storage.ts';
 import { PoseUploads } from './pose-uploads.ts';
@@ -20,12 +21,14 @@ export interface ServiceOptions {
   /** Defaults to the adapter of the configured mode. */
   store?: ObjectStore;
   logger?: Logger;
+  /** The pose locks' deadlines (lib/deadlines.ts); tests shorten them. */
+  lockTiming?: LockTiming;
 }
 
 export function createServices(options: ServiceOptions = {}): Services {
   const config = options.config ?? getConfig();
   const logger = options.logger ?? createLogger();
-  const storage = new PoseStorage({ config, store: options.store ?? createStore(config), logger }, publicBaseUrl(config));
+  const storage = new PoseStorage({ config, store: options.store ?? createStore(config), logger, lockTiming: options.lockTiming }, publicBaseUrl(config));
   const webhook = config.webhook && createWebhookNotifier(config.webhook, logger);
   return { config, logger, storage, uploads: new PoseUploads(storage, webhook) };
 }

@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../functions/thumbnail.ts';
 import { parseConfig } from '../lib/config.ts';
+import { LOCK_TTL_MS } from '../lib/deadlines.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
@@ -36,7 +37,7 @@ const faults: [string, () => Error][] = [
 const steps: [string, S3CommandName, (key: string) => boolean][] = [
   ['reading the upload', 'GetObject', (key) => key.startsWith('staging/')],
   ['taking the pose\'s lock', 'PutObject', (key) => key.startsWith('locks/')],
-  ['checking the upload under the lock', 'HeadObject', (key) => key.startsWith('staging/')],
+  ['listing the pose\'s uploads under the lock', 'ListObjectsV2', (key) => key.startsWith('staging/')],
   ['reading the pose\'s record', 'GetObject', (key) => key.startsWith('records/')],
   ['copying the image', 'CopyObject', (key) => key === 'poses/gen_f/pose_f.png'],
   ['writing the thumbnail', 'PutObject', (key) => key.endsWith('_thumb.png')],
@@ -134,9 +135,8 @@ describe('the real S3 server cut off mid-request', () => {
     const lock = `locks/gen_cut/${poseId}.json`;
     if (await direct.head(lock)) {
       // Cut before the lock could be released: the lock holds the pose until it expires (LOCK_TTL_MS), then
-      // the next attempt takes it over. Time passes: the lock is now one that expired.
-      const expired = { holder: 'a dead attempt', expiresAt: new Date(Date.now() - 1000).toISOString() };
-      await direct.put(lock, Buffer.from(JSON.stringify(expired)), { contentType: 'application/json' });
+      // the next attempt takes it over. Time passes: the store dates the lock past its lifetime.
+      await server.backdate(lock, LOCK_TTL_MS + 1000);
     }
     expect(await handler(s3Event(stagingKey), lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
     const left: string[] = [];

@@ -12,11 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imageKey, issuedAt, lockKey, recordKey, thumbnailKey, type PoseRef } from '../lib/layout.ts';
-import { isNewerUpload } from '../lib/pose-record.ts';
+import { imageKey, lockKey, recordKey, stagingPrefix, thumbnailKey, type PoseRef } from '../lib/layout.ts';
+import { arrivedAfter } from '../lib/pose-record.ts';
 import type { Services } from '../lib/services.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';
-import type { ObjectStore } from '../lib/storage/object-store.ts';
+import type { ObjectInfo, ObjectStore } from '../lib/storage/object-store.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 import { quietServices, stage, twoUploads, type TwoUploads } from './support/two-uploads.ts';
@@ -67,8 +67,9 @@ function jittery(inner: ObjectStore, seed: number, afterPut: (key: string) => vo
     };
   return wrapStore(inner, {
     put: delayed(async function put(...args: Parameters<ObjectStore['put']>) {
-      await inner.put(...args);
+      const written = await inner.put(...args);
       afterPut(args[0]);
+      return written;
     }),
     get: delayed(function get(...args: Parameters<ObjectStore['get']>) {
       return inner.get(...args);
@@ -134,8 +135,10 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       const app = services(jittery(store, round));
       const pose = { generationId: `gen_two_${adapter.length}_${round}`, poseId: 'pose' };
       const [redKey, blueKey] = [await stage(store, pose, uploads.red), await stage(store, pose, uploads.blue)];
-      const ref = (key: string) => ({ key, etag: '', uploadedAt: issuedAt(key)!.toISOString() });
-      const newer = isNewerUpload(ref(blueKey), ref(redKey)) ? 'blue' : 'red';
+      // Newer by when the store received it (within its clock's resolution, by when its URL was issued).
+      const staged = new Map<string, ObjectInfo>();
+      for await (const object of store.list(stagingPrefix(pose))) staged.set(object.key, object);
+      const newer = arrivedAfter(staged.get(blueKey)!, staged.get(redKey)!) ? 'blue' : 'red';
 
       const outcomes = await Promise.allSettled([app.uploads.processUpload({ key: redKey }), app.uploads.processUpload({ key: blueKey })]);
       for (const outcome of outcomes) expect(outcome.status, String((outcome as PromiseRejectedResult).reason)).toBe('fulfilled');

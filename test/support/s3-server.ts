@@ -19,7 +19,7 @@
  * Quirks worth knowing: s3rver lets unsigned (anonymous) requests through, and it answers every CORS preflight
  * it accepts with `Access-Control-Allow-Origin: *`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
@@ -73,6 +73,11 @@ export interface S3TestServer {
   events: S3rverEventRecord[];
   /** Calls `listener` for each later object event; returns the function that unsubscribes it. */
   onEvent(listener: (record: S3rverEventRecord) => void): () => void;
+  /**
+   * Makes an object look `ageMs` old to the store itself (its Last-Modified): what a lock left by a writer that
+   * died long ago, or a generation untouched for weeks, looks like.
+   */
+  backdate(key: string, ageMs: number): Promise<void>;
   /** Closes the server (dropping open connections) and removes its directory. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -165,6 +170,13 @@ export async function startS3Server(options: S3TestServerOptions = {}): Promise<
     onEvent(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    async backdate(key, ageMs) {
+      // s3rver's Last-Modified is its object file's mtime (lib/stores/filesystem.js).
+      const parts = key.split('/');
+      const file = path.join(directory, bucket, ...parts.slice(0, -1), `${parts.at(-1)!}._S3rver_object`);
+      const then = new Date(Date.now() - ageMs);
+      await utimes(file, then, then);
     },
     stop,
   };

@@ -1,4 +1,5 @@
 import { type Config, parseConfig } from '../lib/config.ts';
+import { stagingExpiryDays } from '../lib/deadlines.ts';
 import { ConfigError, describeValue } from '../lib/errors.ts';
 import { type CloudTarget, DeployRefused, type Env, setting } from './target.ts';
 
@@ -16,6 +17,11 @@ export interface Settings {
   /** The bucket's public base URL (R2_PUBLIC_URL); unset, see infra/storage.ts. */
   publicUrl: string | undefined;
   allowedOrigins: readonly string[];
+  /**
+   * The age in days at which the bucket's lifecycle rule deletes staged objects: derived from the upload URLs'
+   * lifetime, so that `verify --repair` always finds a lost upload first (lib/deadlines.ts).
+   */
+  stagingExpiryDays: number;
   /** The functions' optional settings (lib/config.ts names), passed through when set. */
   passedThrough: Readonly<Record<string, string>>;
   /** How many thumbnail batches run at once (THUMBNAIL_CONCURRENCY). */
@@ -28,6 +34,7 @@ export interface Settings {
 
 const PASSED_THROUGH = [
   'UPLOAD_MAX_BYTES',
+  'PUBLISHED_MAX_BYTES',
   'UPLOAD_URL_TTL_SECONDS',
   'MAX_INPUT_PIXELS',
   'CACHE_MAX_AGE_SECONDS',
@@ -101,7 +108,7 @@ export function readSettings(target: CloudTarget, stage: string, env: Env): Sett
 
   // The functions' own parser, with stand-ins for what is not known yet (the secrets, a bucket the deploy
   // creates): a bad plain value fails here, before any resource. infra/environment.ts checks the real values again.
-  const { allowedOrigins } = checkConfig({
+  const { allowedOrigins, uploadUrlTtlSeconds } = checkConfig({
     STORAGE_MODE: 'r2',
     R2_ENDPOINT: 'https://stand-in.invalid',
     R2_ACCOUNT_ID: cloudflareAccountId,
@@ -120,6 +127,7 @@ export function readSettings(target: CloudTarget, stage: string, env: Env): Sett
     bucketName,
     publicUrl,
     allowedOrigins,
+    stagingExpiryDays: stagingExpiryDays(uploadUrlTtlSeconds),
     passedThrough,
     thumbnailConcurrency: concurrency(env),
     reserveConcurrency: flag(env, 'THUMBNAIL_CONCURRENCY_RESERVED', true),

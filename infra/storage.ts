@@ -45,10 +45,12 @@ function r2Storage(settings: Settings): R2Storage {
     settings.publicUrl ??
     $interpolate`https://${new cloudflare.R2ManagedDomain('PosesPublicDomain', { accountId, bucketName, enabled: true }).domain}`;
 
-  // Staging objects are private, unguessable and short-lived: gone a day after upload (ages in seconds).
+  // Staging objects are private and unguessable; one left unprocessed (its event lost) is deleted once
+  // `verify --repair` had a week to find it (settings.stagingExpiryDays; R2 counts ages in seconds).
   // This rule set replaces the bucket's lifecycle rules (those of an existing bucket too, as the CORS rules
   // below replace its CORS rules), so R2's default multipart rule is restated.
   const DAY = 24 * 3600;
+  const stagingMaxAge = settings.stagingExpiryDays * DAY;
   new cloudflare.R2BucketLifecycle('PosesLifecycle', {
     accountId,
     bucketName,
@@ -57,8 +59,8 @@ function r2Storage(settings: Settings): R2Storage {
         id: 'expire-staging',
         enabled: true,
         conditions: { prefix: STAGING_PREFIX },
-        deleteObjectsTransition: { condition: { type: 'Age', maxAge: DAY } },
-        abortMultipartUploadsTransition: { condition: { type: 'Age', maxAge: DAY } },
+        deleteObjectsTransition: { condition: { type: 'Age', maxAge: stagingMaxAge } },
+        abortMultipartUploadsTransition: { condition: { type: 'Age', maxAge: stagingMaxAge } },
       },
       {
         id: 'abort-multipart-uploads',
@@ -87,10 +89,10 @@ function r2Storage(settings: Settings): R2Storage {
   return { target: 'r2', accountId, bucketName, publicUrl, environment: { R2_ACCOUNT_ID: accountId } };
 }
 
-/** AWS S3: only poses/ is public; staging/ expires after a day. */
+/** AWS S3: only poses/ is public; what is left in staging/ expires as on R2. */
 function s3Storage(settings: Settings): S3Storage {
   const bucket = new sst.aws.Bucket('Poses', {
-    lifecycle: [{ id: 'expire-staging', prefix: STAGING_PREFIX, expiresIn: '1 day' }],
+    lifecycle: [{ id: 'expire-staging', prefix: STAGING_PREFIX, expiresIn: `${settings.stagingExpiryDays} days` }],
     policy: [{ actions: ['s3:GetObject'], principals: '*', paths: [`${PUBLIC_PREFIX}*`] }],
     cors:
       settings.allowedOrigins.length === 0

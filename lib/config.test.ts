@@ -41,11 +41,13 @@ describe('parseConfig defaults', () => {
       port: 3000,
       host: '127.0.0.1',
       uploadMaxBytes: 25 * 1024 * 1024,
+      publishedMaxBytes: 64 * 1024 * 1024,
       uploadUrlTtlSeconds: 600,
       maxInputPixels: 50_000_000,
       cacheMaxAgeSeconds: 300,
       keepImageMetadata: false,
-      allowedOrigins: ['*'],
+      // Without API_TOKEN, no other site's page gets a CORS grant.
+      allowedOrigins: [],
       webhook: undefined,
     });
     expect(DEFAULTS).toMatchObject({ STORAGE_MODE: 'local', UPLOAD_PATH: './uploads', PORT: 3000, HOST: '127.0.0.1' });
@@ -64,6 +66,7 @@ describe('parseConfig defaults', () => {
       PORT: '8080',
       HOST: '0.0.0.0',
       UPLOAD_MAX_BYTES: '1048576',
+      PUBLISHED_MAX_BYTES: '2097152',
       UPLOAD_URL_TTL_SECONDS: '60',
       MAX_INPUT_PIXELS: '1000000',
       CACHE_MAX_AGE_SECONDS: '86400',
@@ -80,6 +83,7 @@ describe('parseConfig defaults', () => {
       port: 8080,
       host: '0.0.0.0',
       uploadMaxBytes: 1048576,
+      publishedMaxBytes: 2097152,
       uploadUrlTtlSeconds: 60,
       maxInputPixels: 1_000_000,
       cacheMaxAgeSeconds: 86400,
@@ -103,9 +107,43 @@ describe('parseConfig defaults', () => {
     expect(parseConfig({ PORT: '0' }).port).toBe(0); // any free port
     expect(parseConfig({ PORT: '1' }).port).toBe(1);
     expect(parseConfig({ PORT: '65535' }).port).toBe(65535);
-    expect(parseConfig({ UPLOAD_MAX_BYTES: String(5 * 1024 ** 3) }).uploadMaxBytes).toBe(5 * 1024 ** 3);
+    expect(parseConfig({ UPLOAD_MAX_BYTES: String(512 * 1024 ** 2) }).uploadMaxBytes).toBe(512 * 1024 ** 2);
+    expect(parseConfig({ PUBLISHED_MAX_BYTES: String(512 * 1024 ** 2) }).publishedMaxBytes).toBe(512 * 1024 ** 2);
     expect(parseConfig({ UPLOAD_URL_TTL_SECONDS: String(7 * 24 * 3600) }).uploadUrlTtlSeconds).toBe(7 * 24 * 3600);
     expect(parseConfig({ MAX_INPUT_PIXELS: String(2 ** 32 - 1) }).maxInputPixels).toBe(2 ** 32 - 1);
+  });
+
+  it('refuses an upload or published limit that no path could process (an upload is read whole into memory)', () => {
+    for (const variable of ['UPLOAD_MAX_BYTES', 'PUBLISHED_MAX_BYTES']) {
+      for (const value of [String(512 * 1024 ** 2 + 1), String(2 * 1024 ** 3 + 1), String(5 * 1024 ** 3)]) {
+        const error = configError({ [variable]: value, ...(variable === 'UPLOAD_MAX_BYTES' && { PUBLISHED_MAX_BYTES: value }) });
+        expect(error.problems.find((problem) => problem.variable === variable)?.problem).toBe(
+          `must be at most 536870912 (512 MiB): an upload is read whole into memory to be validated, with its decode and the PNG it is published as (got "${value}")`,
+        );
+      }
+    }
+  });
+
+  it('publishes images up to 64 MiB by default, and never less than UPLOAD_MAX_BYTES (a PNG is published as it is)', () => {
+    expect(parseConfig({ UPLOAD_MAX_BYTES: String(100 * 1024 ** 2) }).publishedMaxBytes).toBe(100 * 1024 ** 2);
+    expect(configError({ UPLOAD_MAX_BYTES: '2000', PUBLISHED_MAX_BYTES: '1000' }).message).toBe(
+      'PUBLISHED_MAX_BYTES must be at least UPLOAD_MAX_BYTES (2000): a PNG upload is published as its own bytes',
+    );
+  });
+
+  it('without API_TOKEN, lets ALLOWED_ORIGINS list only the server\'s own origins, saying why', () => {
+    for (const origins of ['*', 'https://evil.example', 'http://localhost:5173', 'http://localhost:3000, https://app.example.test']) {
+      const { message } = configError({ ALLOWED_ORIGINS: origins });
+      expect(message).toMatch(/^ALLOWED_ORIGINS may not allow .+ while API_TOKEN is unset: without a token any page of those sites could delete and overwrite poses; set API_TOKEN too, or list only this server's own origin$/);
+      expect(message).not.toContain('localhost:3000"');
+    }
+    expect(parseConfig({ ALLOWED_ORIGINS: 'http://localhost:3000, http://127.0.0.1:3000, http://[::1]:3000' }).allowedOrigins).toHaveLength(3);
+    expect(parseConfig({ PORT: '8080', ALLOWED_ORIGINS: 'http://localhost:8080' }).allowedOrigins).toEqual(['http://localhost:8080']);
+    expect(parseConfig({ PUBLIC_BASE_URL: 'http://192.168.1.20:3000', ALLOWED_ORIGINS: 'http://192.168.1.20:3000' }).allowedOrigins).toEqual(['http://192.168.1.20:3000']);
+    // With a token, a page needs the token too: any origin may be allowed, and local mode allows every one by default.
+    expect(parseConfig({ API_TOKEN: TOKEN, ALLOWED_ORIGINS: 'https://app.example.test' }).allowedOrigins).toEqual(['https://app.example.test']);
+    expect(parseConfig({ API_TOKEN: TOKEN }).allowedOrigins).toEqual(['*']);
+    expect(parseConfig(R2_ENV).allowedOrigins).toEqual([]);
   });
 
   it('reads KEEP_IMAGE_METADATA as exactly "true" or "false"', () => {
@@ -352,7 +390,7 @@ describe('trailing slashes are removed from URLs', () => {
   });
 
   it('ALLOWED_ORIGINS (a browser never sends an Origin with a slash)', () => {
-    expect(parseConfig({ ALLOWED_ORIGINS: 'https://app.example.test/, *, http://localhost:5173//' }).allowedOrigins).toEqual([
+    expect(parseConfig({ API_TOKEN: TOKEN, ALLOWED_ORIGINS: 'https://app.example.test/, *, http://localhost:5173//' }).allowedOrigins).toEqual([
       'https://app.example.test',
       '*',
       'http://localhost:5173',

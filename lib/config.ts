@@ -42,13 +42,18 @@ export interface Config {
    */
   publicBaseUrl: string | undefined;
   uploadMaxBytes: number;
+  /** The largest image published (a JPEG or WebP converted to PNG grows): larger ones are rejected `too_large`. */
+  publishedMaxBytes: number;
   uploadUrlTtlSeconds: number;
   maxInputPixels: number;
   /** How long browsers and CDNs may keep a published file before revalidating it. */
   cacheMaxAgeSeconds: number;
   /** Publish images with their metadata (prompts, EXIF, XMP); by default it is stripped. */
   keepImageMetadata: boolean;
-  /** CORS origins; `['*']` allows any. */
+  /**
+   * CORS origins; `['*']` allows any. Without API tokens (local mode) only the server's own origins may be
+   * listed: without a token, a page another site serves could otherwise delete and overwrite poses.
+   */
   allowedOrigins: readonly string[];
   webhook: WebhookConfig | undefined;
 }
@@ -59,11 +64,20 @@ const SECRET_VARIABLES = new Set(['R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY', 'A
 
 const MIN_TOKEN_LENGTH = 16;
 
-const integer = (min: number, max: number) =>
+const integer = (min: number, max: number, whyMax = '') =>
   z.pipe(
     z.pipe(z.string().check(z.regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)), z.transform(Number)),
-    z.number().check(z.gte(min, `must be at least ${min}`), z.lte(max, `must be at most ${max}`)),
+    z.number().check(z.gte(min, `must be at least ${min}`), z.lte(max, `must be at most ${max}${whyMax}`)),
   );
+
+/**
+ * The largest upload, and the largest published image, any path can process: the thumbnail function holds an
+ * upload whole in memory with its decode and its published PNG (1,769 MB in all, infra/thumbnails.ts), and
+ * Node reads no file above 2 GiB at once. Larger limits are refused at start-up, never met as an upload retried
+ * for ever.
+ */
+export const MAX_OBJECT_BYTES = 512 * 1024 ** 2;
+const WHY_MAX_OBJECT_BYTES = ' (512 MiB): an upload is read whole into memory to be validated, with its decode and the PNG it is published as';
 
 const withoutTrailingSlashes = (url: string) => url.replace(/\/+$/, '');
 
@@ -106,7 +120,8 @@ const schemas = {
       z.refine((url) => /^https?:\/\/[^/?#]+$/.test(url), 'must be an origin such as http://192.168.1.20:3000 (scheme, host and optional port, no path)'),
     ),
   ),
-  UPLOAD_MAX_BYTES: integer(1, 5 * 1024 ** 3),
+  UPLOAD_MAX_BYTES: integer(1, MAX_OBJECT_BYTES, WHY_MAX_OBJECT_BYTES),
+  PUBLISHED_MAX_BYTES: integer(1, MAX_OBJECT_BYTES, WHY_MAX_OBJECT_BYTES),
   UPLOAD_URL_TTL_SECONDS: integer(1, 7 * 24 * 3600),
   MAX_INPUT_PIXELS: integer(1, 2 ** 32 - 1),
   CACHE_MAX_AGE_SECONDS: integer(0, 365 * 24 * 3600),
@@ -176,6 +191,8 @@ export const DEFAULTS = {
   PORT: 3000,
   HOST: '127.0.0.1',
   UPLOAD_MAX_BYTES: 25 * 1024 * 1024,
+  /** At least UPLOAD_MAX_BYTES: a PNG upload is published as its own bytes. */
+  PUBLISHED_MAX_BYTES: 64 * 1024 * 1024,
   UPLOAD_URL_TTL_SECONDS: 600,
   MAX_INPUT_PIXELS: 50_000_000,
   CACHE_MAX_AGE_SECONDS: 300,
@@ -203,6 +220,30 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
+/**
+ * Without API tokens the local server has no auth, so only pages it serves itself may call it: CORS grants for
+ * other origins are refused (its own, at localhost, 127.0.0.1 or [::1] on PORT, or PUBLIC_BASE_URL, may be listed).
+ */
+function readAllowedOrigins(env: EnvReader, storageMode: StorageMode, apiTokens: readonly string[] | undefined, port: number, publicBaseUrl: string | undefined): readonly string[] {
+  const origins = env.read('ALLOWED_ORIGINS');
+  // Behind a token, the local API may be called from any page that has the token, as the reference's was.
+  if (origins === undefined) return storageMode === 'local' && apiTokens !== undefined && apiTokens.length > 0 ? ['*'] : [];
+  if (apiTokens?.length === 0 && storageMode === 'local') {
+    const own = (origin: string) => {
+      const url = new URL(origin);
+      return origin === publicBaseUrl || (url.protocol === 'http:' && isLoopback(url.hostname.replace(/^\[(.*)\]$/, '$1')) && Number(url.port || 80) === port);
+    };
+    const foreign = origins.filter((origin) => origin === '*' || !own(origin));
+    if (foreign.length > 0) {
+      env.problem(
+        'ALLOWED_ORIGINS',
+        `may not allow ${foreign.map((origin) => describeValue(origin)).join(', ')} while API_TOKEN is unset: without a token any page of those sites could delete and overwrite poses; set API_TOKEN too, or list only this server's own origin`,
+      );
+    }
+  }
+  return origins;
+}
+
 /** Without API tokens the local server has no auth, so it may only listen where no one else can reach it. */
 function readHost(env: EnvReader, apiTokens: readonly string[] | undefined): string {
   const host = env.read('HOST') ?? DEFAULTS.HOST;
@@ -222,6 +263,13 @@ export function parseConfig(env: Env = process.env): Config {
   const r2 = storageMode === 'r2' ? readR2(reader) : undefined;
   // Undefined when API_TOKEN is invalid (its problem is recorded), so that HOST is not judged as if it were unset.
   const apiTokens = storageMode === 'r2' ? reader.required('API_TOKEN', 'when STORAGE_MODE=r2') : (reader.read('API_TOKEN') ?? (env.API_TOKEN?.trim() ? undefined : []));
+  const port = reader.read('PORT') ?? DEFAULTS.PORT;
+  const publicBaseUrl = reader.read('PUBLIC_BASE_URL');
+  const uploadMaxBytes = reader.read('UPLOAD_MAX_BYTES') ?? DEFAULTS.UPLOAD_MAX_BYTES;
+  const publishedMaxBytes = reader.read('PUBLISHED_MAX_BYTES') ?? Math.max(DEFAULTS.PUBLISHED_MAX_BYTES, uploadMaxBytes);
+  if (publishedMaxBytes < uploadMaxBytes) {
+    reader.problem('PUBLISHED_MAX_BYTES', `must be at least UPLOAD_MAX_BYTES (${uploadMaxBytes}): a PNG upload is published as its own bytes`);
+  }
   const webhookUrl = reader.read('READY_WEBHOOK_URL');
   const webhookSecret = webhookUrl === undefined ? undefined : reader.required('WEBHOOK_SECRET', 'when READY_WEBHOOK_URL is set');
   const config: Config = {
@@ -229,15 +277,16 @@ export function parseConfig(env: Env = process.env): Config {
     uploadPath: path.resolve(reader.read('UPLOAD_PATH') ?? DEFAULTS.UPLOAD_PATH),
     r2,
     apiTokens: apiTokens ?? [],
-    port: reader.read('PORT') ?? DEFAULTS.PORT,
+    port,
     host: readHost(reader, apiTokens),
-    publicBaseUrl: reader.read('PUBLIC_BASE_URL'),
-    uploadMaxBytes: reader.read('UPLOAD_MAX_BYTES') ?? DEFAULTS.UPLOAD_MAX_BYTES,
+    publicBaseUrl,
+    uploadMaxBytes,
+    publishedMaxBytes,
     uploadUrlTtlSeconds: reader.read('UPLOAD_URL_TTL_SECONDS') ?? DEFAULTS.UPLOAD_URL_TTL_SECONDS,
     maxInputPixels: reader.read('MAX_INPUT_PIXELS') ?? DEFAULTS.MAX_INPUT_PIXELS,
     cacheMaxAgeSeconds: reader.read('CACHE_MAX_AGE_SECONDS') ?? DEFAULTS.CACHE_MAX_AGE_SECONDS,
     keepImageMetadata: reader.read('KEEP_IMAGE_METADATA') ?? DEFAULTS.KEEP_IMAGE_METADATA,
-    allowedOrigins: reader.read('ALLOWED_ORIGINS') ?? (storageMode === 'local' ? ['*'] : []),
+    allowedOrigins: readAllowedOrigins(reader, storageMode, apiTokens, port, publicBaseUrl),
     webhook: webhookUrl && webhookSecret ? { url: webhookUrl, secret: webhookSecret } : undefined,
   };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);

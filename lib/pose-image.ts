@@ -87,6 +87,11 @@ export interface RenderOptions {
    * carries none. Either way a PNG's animation frames and anything after its IEND are dropped.
    */
   keepMetadata?: boolean;
+  /**
+   * PUBLISHED_MAX_BYTES: the largest image published. A JPEG or WebP converted to PNG can be ten times its upload
+   * (a noisy 15 MB JPEG of 50 MP becomes a PNG of ~140 MB): larger is rejected `too_large`. Default: no limit.
+   */
+  maxImageBytes?: number;
 }
 
 /**
@@ -100,6 +105,10 @@ export async function renderPose(bytes: Uint8Array, options: RenderOptions): Pro
       published?.png ?? converted(input(), options.keepMetadata ?? false),
       thumbnailOf(input(), width, height),
     ]);
+    const { maxImageBytes = Number.POSITIVE_INFINITY } = options;
+    if (image.length > maxImageBytes) {
+      throw new InvalidImageError('too_large', `As a PNG the image would be ${image.length} bytes, more than the ${maxImageBytes} allowed (PUBLISHED_MAX_BYTES)`);
+    }
     return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail };
   });
 }

@@ -315,6 +315,9 @@ describe.skipIf(!available)('the local page in Chromium', () => {
   describe('an app on another origin, with the client of lib/client/upload-pose.ts', () => {
     let app: Server;
     let appOrigin: string;
+    /** Other sites' pages may call a server only behind a token (without one it answers its own pages only). */
+    let tokenServer: TestServer;
+    const token = 'browser-test-token-0123456789';
 
     beforeAll(async () => {
       // The client bundled for the browser, served with a blank page from a second server: another origin.
@@ -334,10 +337,52 @@ describe.skipIf(!available)('the local page in Chromium', () => {
       });
       await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
       appOrigin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+      tokenServer = await startTestServer({ env: { API_TOKEN: token, ALLOWED_ORIGINS: appOrigin, UPLOAD_MAX_BYTES: String(UPLOAD_MAX_BYTES) } });
     });
 
     afterAll(async () => {
       await new Promise((resolve) => app?.close(resolve));
+      await tokenServer?.stop();
+    });
+
+    it('without API_TOKEN, cannot delete, overwrite or upload a pose: the server answers its own pages only', async () => {
+      const pose = { generationId: 'gen-foreign', poseId: 'kept' };
+      const saved = await server.server.services.storage.savePoseWithThumbnail({ ...pose, imageBuffer: await makePng(120, 80) });
+      const page = await browser.newPage();
+      await page.goto(`${appOrigin}/`);
+      const attempts = await page.evaluate(
+        async ({ apiUrl, path, body }) => {
+          const attempt = (label: string, run: () => Promise<Response>) =>
+            run().then(
+              (response) => `${label}: HTTP ${response.status}${response.type === 'opaque' ? ' (opaque)' : ''}`,
+              (error: unknown) => `${label}: ${error instanceof Error ? error.name : String(error)}`,
+            );
+          return [
+            await attempt('DELETE', () => fetch(`${apiUrl}${path}`, { method: 'DELETE' })),
+            await attempt('POST json', () => fetch(`${apiUrl}/uploads`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })),
+            // A "simple" request goes out without a preflight: the server itself must refuse it.
+            await attempt('POST text/plain', () => fetch(`${apiUrl}/uploads`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body })),
+            await attempt('POST no-cors', () => fetch(`${apiUrl}/uploads`, { method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' }, body })),
+          ];
+        },
+        {
+          apiUrl: server.url,
+          path: `/poses/${pose.generationId}/${pose.poseId}`,
+          body: JSON.stringify({ ...pose, contentType: 'image/png', contentLength: 100 }),
+        },
+      );
+      // Every attempt failed for the page (a CORS refusal is a TypeError; no-cors gets an opaque answer).
+      expect(attempts).toEqual([
+        'DELETE: TypeError',
+        'POST json: TypeError',
+        'POST text/plain: TypeError',
+        'POST no-cors: HTTP 0 (opaque)',
+      ]);
+      // The pose is as it was (the server's own refusal of such requests: test/local-server.refusals.test.ts).
+      const status = await fetch(`${server.url}/poses/${pose.generationId}/${pose.poseId}`);
+      expect(((await status.json()) as PoseStatusBody).status).toBe('ready');
+      expect((await fetch(`${server.url}${saved.imageUrl}`)).status).toBe(200);
+      await page.close();
     });
 
     it('presigns, PUTs with XMLHttpRequest (with progress) across origins, and reads the published files', async () => {
@@ -350,13 +395,14 @@ describe.skipIf(!available)('the local page in Chromium', () => {
       await page.goto(`${appOrigin}/`);
       const png = await makePng(500, 300);
       const outcome = await page.evaluate(
-        async ({ apiUrl, bytes }) => {
+        async ({ apiUrl, bytes, token }) => {
           const client = (globalThis as unknown as { PoseClient: typeof import('../lib/client/upload-pose.ts') }).PoseClient;
           const progress: { phase: string; loaded: number; total: number }[] = [];
           const pose = await client.uploadPose(new Blob([new Uint8Array(bytes)], { type: 'image/png' }), {
             generationId: 'gen-cross',
             poseId: 'pose-cross',
             apiUrl,
+            token,
             onProgress: (event) => progress.push(event),
             pollIntervalMs: 50,
           });
@@ -368,7 +414,7 @@ describe.skipIf(!available)('the local page in Chromium', () => {
           await thumbnail.decode();
           return { pose, progress, imageBytes: (await image.arrayBuffer()).byteLength, thumbnailWidth: thumbnail.naturalWidth };
         },
-        { apiUrl: server.url, bytes: [...png] },
+        { apiUrl: tokenServer.url, bytes: [...png], token },
       );
       // (toMatchObject: newer servers add the image's size and version to a ready pose.)
       expect(outcome.pose).toMatchObject({

@@ -75,4 +75,29 @@ describe('without API_TOKEN', () => {
       expect(JSON.parse(refused.body.toString())).toEqual({ error: { code: 'forbidden_host', message: expect.stringMatching(/API_TOKEN/) } });
     }
   });
+
+  it('answers its own pages only: a request from another site\'s page (its Origin) is refused with 403 and changes nothing', async () => {
+    server = await startTestServer();
+    const pose = { generationId: 'gorigin', poseId: 'kept' };
+    await server.server.services.storage.savePoseWithThumbnail({ ...pose, imageBuffer: await makePng(64, 48) });
+    const host = `localhost:${server.port}`;
+    const body = JSON.stringify({ ...pose, contentType: 'image/png', contentLength: 100 });
+    for (const origin of ['https://attacker.example.test', `http://127.0.0.1:${server.port + 1}`, 'null', `http://localhost:${server.port}.attacker.example.test`]) {
+      for (const request of [
+        { method: 'DELETE', path: `/poses/${pose.generationId}/${pose.poseId}` },
+        { method: 'DELETE', path: `/poses/${pose.generationId}` },
+        { method: 'POST', path: '/uploads', headers: { 'Content-Type': 'text/plain' }, body },
+        { method: 'OPTIONS', path: '/uploads', headers: { 'Access-Control-Request-Method': 'POST' } },
+      ]) {
+        const refused = await rawRequest(server.ipUrl, { ...request, headers: { ...request.headers, Host: host, Origin: origin } });
+        expect(refused.status, `${origin} ${request.method} ${request.path}`).toBe(403);
+        expect(JSON.parse(refused.body.toString()).error.code).toBe('forbidden_origin');
+        expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+      }
+    }
+    expect(await waitForStatus(server.url, pose, ['ready'])).toMatchObject({ status: 'ready' });
+    // Its own page (Origin: this server) and clients that send no Origin (curl, the library) are answered.
+    expect((await rawRequest(server.ipUrl, { method: 'POST', path: '/uploads', headers: { Host: host, Origin: `http://${host}`, 'Content-Type': 'application/json' }, body })).status).toBe(200);
+    expect((await rawRequest(server.ipUrl, { method: 'POST', path: '/uploads', headers: { Host: host, 'Content-Type': 'application/json' }, body })).status).toBe(200);
+  });
 });

@@ -103,6 +103,7 @@ describe('infra/settings.ts: the deploy settings, checked before any resource', 
       bucketName: undefined,
       publicUrl: undefined,
       allowedOrigins: [],
+      stagingExpiryDays: 8,
       passedThrough: {},
       thumbnailConcurrency: DEFAULT_THUMBNAIL_CONCURRENCY,
       reserveConcurrency: true,
@@ -131,6 +132,14 @@ describe('infra/settings.ts: the deploy settings, checked before any resource', 
       reserveConcurrency: false,
       alarmEmail: 'ops@example.com',
     });
+  });
+
+  it('keeps a lost upload staged for a week after verify can first find it, whatever the upload URLs\' lifetime', () => {
+    // (The lifecycle rule deleted staging/ after a day: with URLs valid 23 h or more, a lost upload expired
+    // before verify --repair could see it as lost.)
+    for (const [ttl, days] of [['600', 8], ['82800', 8], ['86400', 9], ['604800', 15]] as const) {
+      expect(readSettings('s3', 'dev', { UPLOAD_URL_TTL_SECONDS: ttl }).stagingExpiryDays, ttl).toBe(days);
+    }
   });
 
   it('an S3 stage needs no Cloudflare variable', () => {

@@ -138,6 +138,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         errorResult(403, 'forbidden_host', 'Without API_TOKEN this server answers requests addressed to localhost only; set API_TOKEN (or PUBLIC_BASE_URL)'),
       );
     }
+    if (config.apiTokens.length === 0 && !fromItsOwnPages(request.headers.origin, request.headers.host, config.allowedOrigins)) {
+      // Without API_TOKEN nothing but this server's own pages may call it: a page of another site, which a
+      // browser lets reach localhost, could delete and overwrite poses (it gets no CORS grant either).
+      return sendResult(
+        response,
+        errorResult(403, 'forbidden_origin', 'Without API_TOKEN this server answers its own pages only, not pages of other sites; set API_TOKEN to allow them'),
+      );
+    }
     const requestUrl = parseRequestUrl(request.url ?? '/', url);
     if (!requestUrl) return sendResult(response, errorResult(400, 'invalid_request', 'The request target is not a valid path'));
     const { pathname } = requestUrl;
@@ -254,6 +262,16 @@ function addressedToThisMachine(host: string | undefined, publicBaseUrl: string 
   if (host === undefined) return true; // HTTP/1.0 without Host: no browser sends that
   const name = host.replace(/:\d{1,5}$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
   return isLoopback(name) || (publicBaseUrl !== undefined && new URL(publicBaseUrl).host.toLowerCase() === host.toLowerCase());
+}
+
+/**
+ * Whether a request comes from this server's own pages: a browser names the page's origin in `Origin` (on
+ * every cross-origin request, and on same-origin ones but GET and HEAD); other clients send none.
+ */
+function fromItsOwnPages(origin: string | undefined, host: string | undefined, allowedOrigins: readonly string[]): boolean {
+  if (origin === undefined) return true;
+  const page = origin.toLowerCase();
+  return (host !== undefined && page === `http://${host.toLowerCase()}`) || allowedOrigins.includes(page);
 }
 
 /**

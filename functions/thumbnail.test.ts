@@ -461,8 +461,16 @@ describe('thumbnail handler: the optional webhook', () => {
         height: 480,
         bytes: png.length,
         version: expect.stringMatching(/^[0-9a-z]+$/),
+        sentAt: expect.any(String),
       },
-      { generationId: 'gen_1', poseId: 'text', status: 'rejected', reason: 'not_an_image', message: expect.stringMatching(/not a PNG, JPEG or WebP/) },
+      {
+        generationId: 'gen_1',
+        poseId: 'text',
+        status: 'rejected',
+        reason: 'not_an_image',
+        message: expect.stringMatching(/not a PNG, JPEG or WebP/),
+        sentAt: expect.any(String),
+      },
     ]);
     for (const request of received) expect(request.headers['x-pose-signature']).toBe(signWebhookBody(SECRET, request.body));
   });

@@ -13,20 +13,21 @@ interface Received {
   body: string;
 }
 
-let server: Server | undefined;
+let servers: Server[] = [];
 
-/** A real receiver on 127.0.0.1 answering the given statuses in turn (the last one repeats). */
-async function receiver(statuses: number[]): Promise<{ url: string; received: Received[] }> {
-  const received: Received[] = [];
-  server = createServer((request, response) => {
+/** A real receiver on 127.0.0.1 answering the given statuses in turn (the last one repeats), with `headers`. */
+async function receiver(statuses: number[], headers: Record<string, string> = {}): Promise<{ url: string; received: (Received & { method: string })[] }> {
+  const received: (Received & { method: string })[] = [];
+  const server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => {
-      received.push({ headers: request.headers, body });
-      response.writeHead(statuses[Math.min(received.length - 1, statuses.length - 1)]!).end();
+      received.push({ headers: request.headers, body, method: request.method ?? '' });
+      response.writeHead(statuses[Math.min(received.length - 1, statuses.length - 1)]!, headers).end();
     });
   });
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received };
 }
 
@@ -36,11 +37,12 @@ function capture() {
 }
 
 async function stop(): Promise<void> {
-  const running = server;
-  server = undefined;
-  if (!running) return;
-  running.closeAllConnections();
-  await new Promise((resolve) => running.close(resolve));
+  const running = servers;
+  servers = [];
+  for (const server of running) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }
 
 afterEach(stop);
@@ -53,7 +55,7 @@ describe('webhook', () => {
 
     expect(received).toHaveLength(1);
     const [request] = received;
-    expect(JSON.parse(request!.body)).toEqual(notice);
+    expect(JSON.parse(request!.body)).toEqual({ ...notice, sentAt: expect.any(String) });
     expect(request!.headers['content-type']).toBe('application/json');
     const expected = `sha256=${createHmac('sha256', secret).update(request!.body).digest('hex')}`;
     expect(request!.headers[SIGNATURE_HEADER.toLowerCase()]).toBe(expected);
@@ -66,8 +68,37 @@ describe('webhook', () => {
     const { lines, logger } = capture();
     await createWebhookNotifier({ url, secret }, logger, { backoffMs: 5 }).notify(notice);
     expect(received).toHaveLength(3);
-    expect(new Set(received.map((request) => request.body)).size).toBe(1);
+    // The same notice each time, each attempt signed with the time it was sent.
+    const bodies = received.map((request) => JSON.parse(request.body) as Record<string, unknown>);
+    for (const body of bodies) expect(body).toEqual({ ...notice, sentAt: expect.any(String) });
+    for (const request of received) expect(request.headers[SIGNATURE_HEADER.toLowerCase()]).toBe(signWebhookBody(secret, request.body));
     expect(lines).toEqual([]);
+  });
+
+  it('signs the time each attempt is sent, so that a receiver can refuse a replayed notice', async () => {
+    const { url, received } = await receiver([204]);
+    const before = Date.now();
+    await createWebhookNotifier({ url, secret }, capture().logger).notify(notice);
+    const { sentAt } = JSON.parse(received[0]!.body) as { sentAt: string };
+    expect(sentAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.parse(sentAt)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(sentAt)).toBeLessThanOrEqual(Date.now());
+    // The time is inside what is signed: changing it breaks the signature.
+    const replayed = received[0]!.body.replace(sentAt, new Date().toISOString().replace(/\d{3}Z$/, '999Z'));
+    expect(signWebhookBody(secret, replayed)).not.toBe(received[0]!.headers[SIGNATURE_HEADER.toLowerCase()]);
+  });
+
+  it.each([301, 302, 303, 307, 308])('never follows a redirect (%i): a failed delivery, retried, logged, and nothing sent where it points', async (status) => {
+    const elsewhere = await receiver([200]);
+    const { url, received } = await receiver([status], { Location: elsewhere.url });
+    const { lines, logger } = capture();
+    await createWebhookNotifier({ url, secret }, logger, { attempts: 3, backoffMs: 5 }).notify(notice);
+    expect(elsewhere.received).toEqual([]);
+    expect(received).toHaveLength(3);
+    for (const request of received) expect(request.method).toBe('POST');
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'warn', message: `[Storage] Webhook failed: HTTP ${status}, a redirect (not followed: set READY_WEBHOOK_URL to where it points)` }),
+    ]);
   });
 
   it('gives up after its attempts and logs a warning, never throwing and never logging the secret', async () => {

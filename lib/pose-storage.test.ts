@@ -402,12 +402,25 @@ describe('PoseStorage on a directory', () => {
   describe('saveFile', () => {
     it('writes under poses/ and returns its key and URL', async () => {
       const body = Buffer.from('custom thumbnail');
-      expect(await storage.saveFile('gen_1/custom_thumb.png', body)).toEqual({
-        key: 'poses/gen_1/custom_thumb.png',
-        url: '/uploads/poses/gen_1/custom_thumb.png',
+      expect(await storage.saveFile('gen_1/custom/pose_1_200.png', body)).toEqual({
+        key: 'poses/gen_1/custom/pose_1_200.png',
+        url: '/uploads/poses/gen_1/custom/pose_1_200.png',
       });
-      expect(await readFile(path.join(dir, 'poses', 'gen_1', 'custom_thumb.png'))).toEqual(body);
-      expect(messages('info')).toContain(`[Storage] Saved local files: ${path.join(dir, 'poses/gen_1/custom_thumb.png')}`);
+      expect(await readFile(path.join(dir, 'poses', 'gen_1', 'custom', 'pose_1_200.png'))).toEqual(body);
+      expect(messages('info')).toContain(`[Storage] Saved local files: ${path.join(dir, 'poses/gen_1/custom/pose_1_200.png')}`);
+    });
+
+    it('refuses a file in a generation\'s own folder, where poses are published, and says where to put it instead', async () => {
+      await storage.savePoseWithThumbnail({ imageBuffer: smallPng, generationId: 'gen_1', poseId: 'pose_1' });
+      const before = await readFile(path.join(dir, 'poses', 'gen_1', 'pose_1.png'));
+      for (const relativePath of ['gen_1/custom_200.png', 'gen_1/pose_1.png', 'gen_1/pose_1_thumb.png', 'gen_1/notes.txt']) {
+        const error = await storage.saveFile(relativePath, Buffer.from('x')).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(InvalidIdError);
+        expect((error as Error).message).toContain(`such as gen_1/custom/${relativePath.split('/')[1]}`);
+      }
+      // The pose's own files were not written over.
+      expect(await readFile(path.join(dir, 'poses', 'gen_1', 'pose_1.png'))).toEqual(before);
+      expect(await readdir(path.join(dir, 'poses', 'gen_1'))).toEqual(['pose_1.png', 'pose_1_thumb.png']);
     });
 
     it.each(['../x.png', '../../etc/passwd', 'gen_1/../../x.png', '/etc/passwd', '', 'gen_1//x.png', 'gen_1/./x.png', 'gen_1\\..\\x.png', '.tmp/x', 'a/.png', '%2e%2e/x.png', 'a/b/c/d/e/f/g/h/i.png'])(

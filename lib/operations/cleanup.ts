@@ -2,9 +2,11 @@
  * `pose-storage cleanup --older-than 30d`: deletes whole generations (poses/, staging/, records/, locks/ and backups/ of the
  * generation, through PoseStorage.deleteGeneration) whose newest file is older than the cutoff.
  *
- * The three areas are listed page by page and only counters are kept per generation (files, bytes, newest
+ * The areas are listed page by page and only counters are kept per generation (files, bytes, newest
  * modification). Before a generation is deleted its files are listed again: one that received a file since
- * the scan is kept.
+ * the scan is kept. Then each pose is deleted under its lock, and only when every object of it, read under
+ * that lock, is older than the cutoff (PoseStorage.deleteGeneration's `olderThan`): an upload acknowledged and
+ * published while cleanup runs is never deleted, and neither is the pose it belongs to.
  */
 import { AREAS, generationPrefixes, ID_PATTERN } from '../layout.ts';
 import type { Logger } from '../logger.ts';
@@ -31,6 +33,8 @@ export interface OldGeneration {
   newest: string;
   /** Deleted (false in a dry run, on failure, or when it changed since the scan). */
   deleted: boolean;
+  /** Poses of it kept because they changed while it was being deleted (an upload published meanwhile). */
+  keptPoses?: number;
   /** Why it was not deleted: a failure, or "changed since the scan". */
   error?: string;
 }
@@ -107,9 +111,16 @@ export async function cleanupGenerations(options: CleanupOptions): Promise<Clean
         logger?.info(`[Storage] Cleanup kept generation: ${generationId} (changed since the scan)`, { generationId });
         continue;
       }
-      const deleted = await storage.deleteGeneration(generationId);
+      const deleted = await storage.deleteGeneration(generationId, { olderThan: new Date(cutoff) });
       if (deleted.ok) {
         old.deleted = true;
+        if (deleted.keptPoses) {
+          old.keptPoses = deleted.keptPoses;
+          logger?.info(`[Storage] Cleanup kept ${deleted.keptPoses} pose(s) of generation ${generationId} (changed while it was deleted)`, {
+            generationId,
+            keptPoses: deleted.keptPoses,
+          });
+        }
         result.deletedFiles += deleted.deletedCount;
         result.deletedBytes += counters.bytes;
       } else {

@@ -3,7 +3,7 @@
  * library itself published, in a directory and in a real S3-compatible server: what it finds, what --repair
  * makes whole (checked by reading the poses back), and what it says it cannot repair.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -16,7 +16,8 @@ import { createServices, type Services } from '../services.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { S3Store } from '../storage/s3-store.ts';
-import { checkImage, stagingMaxAgeMs, thumbnailProblem, verifyStore, type Finding, type VerifyOptions } from './verify.ts';
+import { lostUploadAfterMs } from '../deadlines.ts';
+import { checkImage, thumbnailProblem, verifyStore, type Finding, type VerifyOptions } from './verify.ts';
 
 const MAX_PIXELS = 50_000_000;
 const PNG = { contentType: 'image/png' };
@@ -59,8 +60,16 @@ const pose = (generationId: string, poseId: string): PoseRef => ({ generationId,
 
 const HTML = Buffer.from('<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>');
 
+/** Makes an object `ageMs` old to its store (its Last-Modified). */
+type Backdate = (key: string, ageMs: number) => Promise<void>;
+
+const backdateFile: Backdate = async (key, ageMs) => {
+  const then = new Date(Date.now() - ageMs);
+  await utimes(path.join(root, key), then, then);
+};
+
 /** Every kind of inconsistency, each in a pose of its own, next to healthy poses. */
-async function plant({ storage, uploads }: Services): Promise<void> {
+async function plant({ storage, uploads }: Services, backdate: Backdate): Promise<void> {
   const { store } = storage;
   const save = async (ref: PoseRef, n: number) => storage.savePoseWithThumbnail({ ...ref, imageBuffer: await image(n) });
   const record = async (ref: PoseRef) => JSON.parse((await store.get(recordKey(ref)))!.body.toString()) as Record<string, unknown>;
@@ -104,14 +113,17 @@ async function plant({ storage, uploads }: Services): Promise<void> {
   await store.copy(imageKey(pose('gen_2', 'backup')), backupKey(pose('gen_2', 'backup')), PNG);
   await store.put(imageKey(pose('gen_2', 'backup')), await image(5, 120, 90), PNG);
   await save(pose('gen_2', 'locked'), 6);
-  const expired = { holder: 'upload staging/x', expiresAt: new Date(Date.now() - 60_000).toISOString() };
+  // A lock its writer left 10 minutes ago, by the store's clock (whatever a body says: this one claims a day more).
+  const expired = { holder: 'upload staging/x', token: 'dead', expiresAt: new Date(Date.now() + 86_400_000).toISOString() };
   await store.put(lockKey(pose('gen_2', 'locked')), Buffer.from(JSON.stringify(expired)), JSON_TYPE);
+  await backdate(lockKey(pose('gen_2', 'locked')), 600_000);
 
   // gen_3: uploads, and a pose a writer holds.
   await store.put(newStagingKey(pose('gen_3', 'lost'), Date.now() - 3 * 3600_000), await image(7, 300, 200), PNG);
   await store.put(newStagingKey(pose('gen_3', 'fresh')), await image(8), PNG);
   await save(pose('gen_3', 'busy'), 9);
-  const live = { holder: 'delete', expiresAt: new Date(Date.now() + 60_000).toISOString() };
+  // A live lock, just written, though its body claims it expired an hour ago.
+  const live = { holder: 'delete', token: 'alive', expiresAt: new Date(Date.now() - 3_600_000).toISOString() };
   await store.put(lockKey(pose('gen_3', 'busy')), Buffer.from(JSON.stringify(live)), JSON_TYPE);
 }
 
@@ -144,7 +156,7 @@ async function run(services: Services, options: Partial<VerifyOptions> = {}) {
   const result = await verifyStore({
     storage: services.storage,
     uploads: services.uploads,
-    stagingMaxAgeMs: stagingMaxAgeMs(600),
+    stagingMaxAgeMs: lostUploadAfterMs(600),
     onFinding: (finding) => findings.push(finding),
     ...options,
   });
@@ -191,12 +203,12 @@ async function expectRepaired(services: Services): Promise<void> {
 }
 
 describe.each([
-  ['local', () => new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' })],
-  ['r2', () => bucket],
-] as const)('verify in %s mode', (_mode, makeStore) => {
+  ['local', () => new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' }), () => backdateFile],
+  ['r2', () => bucket, () => server.backdate],
+] as const)('verify in %s mode', (_mode, makeStore, backdate) => {
   it('finds every planted problem, changes nothing without --repair, repairs what it can with it', async () => {
     const services = servicesOn(makeStore());
-    await plant(services);
+    await plant(services, backdate());
     const before = await seen(services, pose('gen_1', 'nothumb'));
 
     const found = await run(services);

@@ -43,12 +43,13 @@ import {
   thumbnailKey,
   type PoseRef,
 } from '../layout.ts';
-import { readLock } from '../pose-lock.ts';
+import { LOCK_WAIT_MS } from '../deadlines.ts';
+import type { PoseLock } from '../pose-lock.ts';
 import { readRecordState, writeRecord, type RecordState, type UploadRef } from '../pose-record.ts';
 import { loadSharp, THUMBNAIL_SIZE } from '../pose-image.ts';
 import type { PoseStorage } from '../pose-storage.ts';
 import type { PoseUploads } from '../pose-uploads.ts';
-import type { ObjectInfo, ObjectStore } from '../storage/object-store.ts';
+import type { ObjectInfo, ObjectStore, Written } from '../storage/object-store.ts';
 import { forEachConcurrent } from './concurrency.ts';
 import type { Progress } from './progress.ts';
 
@@ -90,7 +91,7 @@ export interface Finding {
 export interface VerifyOptions {
   storage: PoseStorage;
   uploads: PoseUploads;
-  /** Staged uploads older than this were never processed (see stagingMaxAgeMs). */
+  /** Staged uploads older than this were never processed (lostUploadAfterMs of lib/deadlines.ts). */
   stagingMaxAgeMs: number;
   repair?: boolean;
   /** Default: the current time. */
@@ -115,13 +116,6 @@ export interface VerifyResult {
   unrepaired: number;
 }
 
-/** How old a staged upload may get: an upload URL's lifetime (UPLOAD_URL_TTL_SECONDS) plus an hour. */
-export function stagingMaxAgeMs(uploadUrlTtlSeconds: number): number {
-  return (uploadUrlTtlSeconds + 3600) * 1000;
-}
-
-/** How long verify waits for a pose's lock before it reports the pose as busy. */
-const WAIT_FOR_LOCK_MS = 10_000;
 
 /** Decoded images and thumbnails are reduced to this while they stream: a full decode in little memory. */
 const DECODE_PREVIEW = 64;
@@ -299,12 +293,13 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
   };
 
   // An unreadable record is a finding, not a log line.
-  const recordStateOf = (pose: PoseRef, objects: PoseObjects): Promise<RecordState> =>
-    objects.record ? readRecordState(store, pose) : Promise.resolve({ state: 'none' });
+  const recordStateOf = (pose: PoseRef, objects: PoseObjects, from: ObjectStore = store): Promise<RecordState> =>
+    objects.record ? readRecordState(from, pose) : Promise.resolve({ state: 'none' });
 
-  const lockExpired = async (lock: ObjectInfo): Promise<boolean> => {
+  /** Whether a lock is gone or may be taken over, by the store's clock (as the service judges it). */
+  const lockDead = async (lock: ObjectInfo): Promise<boolean> => {
     const stored = await store.get(lock.key);
-    return !stored || now > readLock(stored).expiresAt;
+    return !stored || storage.locks.expired(stored);
   };
 
   /** What is wrong with a pose, from its objects. `locked`: we hold its lock (its lock object is ours). */
@@ -315,7 +310,7 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     const deleteAdvice = `delete the pose (DELETE /poses/${pose.generationId}/${pose.poseId}, or pose-storage cleanup for its generation) or upload it again`;
 
     if (objects.lock && !locked) {
-      if (!(await lockExpired(objects.lock))) {
+      if (!(await lockDead(objects.lock))) {
         found('busy_pose', objects.lock.key, 'a writer holds its lock: not checked this time');
         return problems;
       }
@@ -357,12 +352,9 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
       found('broken_image', objects.image.key, `a ${image.format.toUpperCase()}, not the PNG published images are`);
     }
     const repairable = image.ok ? undefined : 'it is made from the image, which cannot be decoded';
-    if (!objects.thumbnail) {
-      found('missing_thumbnail', objects.image.key, `no thumbnail ${thumbnailKey(pose)}`, repairable);
-    } else {
-      const problem = thumbnailVerdict(await decode(objects.thumbnail));
-      if (problem !== undefined) found('broken_thumbnail', objects.thumbnail.key, problem, repairable);
-    }
+    const thumbnailFault = objects.thumbnail ? thumbnailVerdict(await decode(objects.thumbnail)) : `no thumbnail ${thumbnailKey(pose)}`;
+    if (!objects.thumbnail) found('missing_thumbnail', objects.image.key, thumbnailFault!, repairable);
+    else if (thumbnailFault !== undefined) found('broken_thumbnail', objects.thumbnail.key, thumbnailFault, repairable);
     if (record.state === 'none') {
       found('unrecorded_pose', objects.image.key, 'published files with no record (written before records existed)', image.ok ? undefined : 'a record is written only for an image that decodes');
     } else if (ready && image.ok) {
@@ -371,33 +363,53 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
         ready.bytes !== objects.image.size ? `${ready.bytes} bytes, the image has ${objects.image.size}` : undefined,
         ready.width !== image.width || ready.height !== image.height ? `${ready.width}x${ready.height}, the image is ${image.width}x${image.height}` : undefined,
       ].filter((text) => text !== undefined);
-      if (sizes.length > 0) found('record_mismatch', objects.record!.key, `the record says ${sizes.join('; ')}`);
+      // The record names the version of each file its publication wrote: a file of another version does not
+      // belong with the others (a publication that stopped after the thumbnail and before its record).
+      // (A file with a finding of its own is not reported twice.)
+      const files = ready.files;
+      const strangers = files
+        ? [
+            image.format === 'png' && objects.image.etag !== files.image ? 'the image' : undefined,
+            thumbnailFault === undefined && objects.thumbnail!.etag !== files.thumbnail ? 'the thumbnail' : undefined,
+          ].filter((text) => text !== undefined)
+        : [];
+      const versions = strangers.length > 0 ? [`other versions than ${strangers.join(' and ')} now published`] : [];
+      if (sizes.length + versions.length > 0) found('record_mismatch', objects.record!.key, `the record says ${[...sizes, ...versions].join('; ')}`);
     }
     return problems;
   };
 
-  /** The pose's objects now, looked up key by key (under its lock: what the repair works on). */
-  const lookUp = async (pose: PoseRef): Promise<PoseObjects> => {
+  /** The pose's objects now, looked up key by key (under its lock, through its store: what the repair works on). */
+  const lookUp = async (pose: PoseRef, from: ObjectStore = store): Promise<PoseObjects> => {
     const [image, thumbnail, record, lock, backup] = await Promise.all(
-      [imageKey(pose), thumbnailKey(pose), recordKey(pose), lockKey(pose), backupKey(pose)].map((key) => store.head(key)),
+      [imageKey(pose), thumbnailKey(pose), recordKey(pose), lockKey(pose), backupKey(pose)].map((key) => from.head(key)),
     );
     const staged: ObjectInfo[] = [];
-    for await (const object of store.list(stagingPrefix(pose))) staged.push(object);
+    for await (const object of from.list(stagingPrefix(pose))) staged.push(object);
     return { image, thumbnail, record, lock, backup, staged };
   };
 
-  /** Makes a locked pose whole, or absent, as far as its objects allow; returns the keys to remove. */
-  const makeWhole = async (pose: PoseRef, objects: PoseObjects, assertHeld: () => void): Promise<string[]> => {
+  /**
+   * Makes a locked pose whole, or absent, as far as its objects allow; returns the keys to remove. Files are
+   * paired only when they are known to belong together (the versions the record names); otherwise the
+   * thumbnail and the record are made again from the image kept. Every request goes through the lock's store.
+   */
+  const makeWhole = async (lock: PoseLock, objects: PoseObjects): Promise<string[]> => {
+    const { pose, store: locked } = lock;
     const remove: string[] = [];
-    const record = await recordStateOf(pose, objects);
+    const record = await recordStateOf(pose, objects, locked);
     const ready = record.state === 'ok' && record.record.status === 'ready' ? record.record : undefined;
+    // Whether an object is the image the record names (by version; records written before versions, by size).
+    const isRecordedImage = (info: ObjectInfo | undefined) =>
+      ready !== undefined && info !== undefined && (ready.files ? info.etag === ready.files.image : info.size === ready.bytes);
     let image = objects.image;
     if (objects.backup) {
-      // Put back the image the record (and so the thumbnail) describes, when the publication died after replacing it.
-      if (ready && image?.size !== ready.bytes && objects.backup.size === ready.bytes) {
-        assertHeld();
-        await store.copy(objects.backup.key, imageKey(pose), published);
-        image = await store.head(imageKey(pose));
+      // A publication stopped between replacing the image and writing its record: the image kept aside is the
+      // one the record names. Put it back (its thumbnail is made again below unless it is the recorded one).
+      if (!isRecordedImage(image) && isRecordedImage(objects.backup)) {
+        lock.assertHeld();
+        await locked.copy(objects.backup.key, imageKey(pose), published);
+        image = await locked.head(imageKey(pose));
       }
       remove.push(objects.backup.key);
     }
@@ -415,37 +427,34 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
       return remove;
     }
     const imageCheck = await decode(image);
-    const thumbnailOk = objects.thumbnail !== undefined && thumbnailVerdict(await decode(objects.thumbnail)) === undefined;
-    const recordOk =
-      ready !== undefined && ready.bytes === image.size && imageCheck.ok && ready.width === imageCheck.width && ready.height === imageCheck.height;
-    const imageOk = imageCheck.ok && imageCheck.format === 'png';
-    if (!imageCheck.ok || (imageOk && thumbnailOk && recordOk)) return remove;
+    if (!imageCheck.ok) return remove; // nothing to rebuild from (reported as such)
+    const thumbnailDecodes = objects.thumbnail !== undefined && thumbnailVerdict(await decode(objects.thumbnail)) === undefined;
+    const paired = ready?.files !== undefined && image.etag === ready.files.image && objects.thumbnail?.etag === ready.files.thumbnail;
+    const recordOk = paired && ready.bytes === image.size && ready.width === imageCheck.width && ready.height === imageCheck.height;
+    if (imageCheck.format === 'png' && thumbnailDecodes && recordOk) return remove;
 
-    const stored = await store.get(image.key);
+    const stored = await locked.get(image.key);
     if (!stored) return remove;
     const rendered = await storage.render(stored.body);
-    let bytes = stored.body.length;
+    let imageVersion: Written = { etag: image.etag };
     if (!rendered.imageIsInput) {
-      assertHeld();
-      await store.put(image.key, rendered.image, published);
-      bytes = rendered.image.length;
+      lock.assertHeld();
+      imageVersion = await locked.put(image.key, rendered.image, published);
     }
-    if (!thumbnailOk || !rendered.imageIsInput) {
-      assertHeld();
-      await store.put(thumbnailKey(pose), rendered.thumbnail, published);
-    }
-    if (!recordOk || !rendered.imageIsInput) {
-      const found: UploadRef = { key: image.key, etag: image.etag, uploadedAt: image.lastModified.toISOString() };
-      assertHeld();
-      await writeRecord(store, pose, {
-        status: 'ready',
-        upload: ready?.upload ?? found,
-        width: rendered.width,
-        height: rendered.height,
-        bytes,
-        publishedAt: new Date().toISOString(),
-      });
-    }
+    const keepThumbnail = thumbnailDecodes && paired && rendered.imageIsInput;
+    lock.assertHeld();
+    const thumbnailVersion = keepThumbnail ? { etag: objects.thumbnail!.etag } : await locked.put(thumbnailKey(pose), rendered.thumbnail, published);
+    const found: UploadRef = { key: image.key, etag: image.etag, uploadedAt: image.lastModified.toISOString() };
+    lock.assertHeld();
+    await writeRecord(locked, pose, {
+      status: 'ready',
+      upload: ready?.upload ?? found,
+      width: rendered.width,
+      height: rendered.height,
+      bytes: rendered.image.length,
+      publishedAt: new Date().toISOString(),
+      files: { image: imageVersion.etag, thumbnail: thumbnailVersion.etag },
+    });
     return remove;
   };
 
@@ -457,9 +466,9 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
       }
       const fixable = problems.some((problem) => problem.kind !== 'unprocessed_upload' || !parseStagingKey(problem.key));
       if (fixable) {
-        await storage.locks.withLock(pose, 'verify --repair', { waitMs: WAIT_FOR_LOCK_MS }, async (lock) => ({
+        await storage.locks.withLock(pose, 'verify --repair', { waitMs: LOCK_WAIT_MS }, async (lock) => ({
           result: undefined,
-          remove: await makeWhole(pose, { ...(await lookUp(pose)), lock: undefined }, () => lock.assertHeld()),
+          remove: await makeWhole(lock, { ...(await lookUp(pose, lock.store)), lock: undefined }),
         }));
       }
       const left = await inspect(pose, await lookUp(pose), false);

@@ -1,6 +1,7 @@
 import { describeLocation, parseOperationsConfig } from '../../operations/config.ts';
 import { createProgressReporter } from '../../operations/progress.ts';
-import { findingLabel, PROBLEM_KINDS, stagingMaxAgeMs, verifyStore, type Finding } from '../../operations/verify.ts';
+import { lostUploadAfterMs } from '../../deadlines.ts';
+import { findingLabel, PROBLEM_KINDS, verifyStore, type Finding } from '../../operations/verify.ts';
 import { createServices } from '../../services.ts';
 import { defineCommand, json, removeStaleTemporaryFiles, warnIfNoUploadPath } from '../command.ts';
 
@@ -63,7 +64,7 @@ Exit status: 0 no problem left, 1 problems left (listed), 2 bad usage or configu
       result = await verifyStore({
         storage,
         uploads,
-        stagingMaxAgeMs: stagingMaxAgeMs(config.uploadUrlTtlSeconds),
+        stagingMaxAgeMs: lostUploadAfterMs(config.uploadUrlTtlSeconds),
         repair,
         logger,
         ...(reporter && { onProgress: (progress) => reporter.update(progress) }),

@@ -14,7 +14,7 @@ import { PoseBusyError, StoreUnavailableError } from './errors.ts';
 import { lockKey } from './layout.ts';
 import { createLogger } from './logger.ts';
 import { lockTtlMs, type LockTiming } from './deadlines.ts';
-import { lockExpired, PoseLocks } from './pose-lock.ts';
+import { lockExpired, PoseLocks, readLock } from './pose-lock.ts';
 import { DirectoryStore } from './storage/directory-store.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 import { S3Store } from './storage/s3-store.ts';
@@ -42,6 +42,8 @@ const adapters: Record<string, () => ObjectStore> = {
 
 /** A lock of another holder, as found in the store. */
 const foreignLock = (): Buffer => Buffer.from(JSON.stringify({ holder: 'another writer', token: 'not ours' }));
+
+const readLockToken = (stored: { body: Buffer } | undefined) => stored && readLock(stored).token;
 
 /** Short lock deadlines, for the tests that wait for one to pass (the S3 server's clock has whole seconds). */
 const SHORT: LockTiming = { holdMs: 300, marginMs: 700 };
@@ -93,6 +95,27 @@ describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) 
     expect(takers.filter((taker) => taker.status === 'fulfilled')).toHaveLength(1);
     for (const taker of takers) if (taker.status === 'rejected') expect(taker.reason).toBeInstanceOf(PoseBusyError);
     expect(lines.filter((line) => line.includes('Took over an expired lock'))).toHaveLength(1);
+  });
+
+  it('judges a lock by the store\'s clock: a live holder whose clock is 3 minutes behind keeps its lock', async () => {
+    const pose = freshPose();
+    const behind = new PoseLocks(store(), quiet, { now: () => Date.now() - 180_000 });
+    const held = await behind.acquire(pose, 'slow clock', { waitMs: 0 });
+    const error = await new PoseLocks(store(), quiet).acquire(pose, 'taker', { waitMs: 300 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoseBusyError);
+    expect(readLockToken(await store().get(lockKey(pose)))).toBe(readLockToken(await store().get(held.key)));
+    held.release();
+  });
+
+  it('a dead holder whose clock is 3 minutes ahead blocks the pose no longer than the lock\'s lifetime', async () => {
+    const pose = freshPose();
+    const ahead = new PoseLocks(store(), quiet, { timing: SHORT, now: () => Date.now() + 180_000 });
+    (await ahead.acquire(pose, 'fast clock, then dead', { waitMs: 0 })).release(); // never deletes its lock
+    // Taken over within seconds of its 1 s lifetime (the wait gives up with PoseBusyError after 5), not after the
+    // 3 minutes its holder's clock would claim.
+    const lock = await new PoseLocks(store(), quiet, { timing: SHORT }).acquire(pose, 'taker', { waitMs: 5000 });
+    expect(lock.key).toBe(lockKey(pose));
+    lock.release();
   });
 
   it('recognises its own lock when the write landed but its answer was lost (the SDK retried it)', async () => {

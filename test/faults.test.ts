@@ -5,12 +5,14 @@
  * ends ready with no orphan.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../functions/thumbnail.ts';
 import { parseConfig } from '../lib/config.ts';
-import { LOCK_TTL_MS } from '../lib/deadlines.ts';
+import { LOCK_TTL_MS, lockTtlMs } from '../lib/deadlines.ts';
+import { imageKey, lockKey, newStagingKey, recordKey, thumbnailKey } from '../lib/layout.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
@@ -146,4 +148,46 @@ describe('the real S3 server cut off mid-request', () => {
     expect((await direct.get(`poses/gen_cut/${poseId}.png`))?.body.equals(png)).toBe(true);
     client.destroy();
   });
+
+  /** Each write under the lock, held on the wire past the lock's deadline (a slow network, the SDK's retries). */
+  const stallPoints: [string, (poseId: string) => RegExp][] = [
+    ['copying the image', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_stall/${poseId}\\.png[? ]`, 'm')],
+    ['writing the thumbnail', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_stall/${poseId}_thumb\\.png[? ]`, 'm')],
+    ['writing the record', (poseId) => new RegExp(`^PUT /poses-test/records/gen_stall/${poseId}\\.json[? ]`, 'm')],
+    ['removing the staging object', () => /^POST \/poses-test\/?\?delete/m],
+  ];
+
+  it.each(stallPoints)('stalled past the lock\'s deadline while %s: the event fails, nothing lands late, the retry publishes whole', async (_, stallPoint) => {
+    const poseId = `pose_${randomUUID().slice(0, 8)}`;
+    const pose = { generationId: 'gen_stall', poseId };
+    const direct = new S3Store(server.r2Config);
+    const config = parseConfig({ ...r2TestEnv(), ...server.r2Env, R2_ENDPOINT: proxy.endpoint });
+    const client = createS3Client(config.r2!);
+    const lockTiming = { holdMs: 500, marginMs: 1500 };
+    const services = createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined), lockTiming });
+    const handler = createHandler(services);
+    const stagingKey = newStagingKey(pose);
+    await direct.put(stagingKey, png, { contentType: 'image/png' });
+    const published = async () => Promise.all([direct.get(imageKey(pose)), direct.get(thumbnailKey(pose)), direct.get(recordKey(pose))]);
+
+    const stallMs = 2500;
+    const stalled = proxy.stallAt(stallPoint(poseId), stallMs);
+    await expect(handler(s3Event(stagingKey), lambdaContext())).rejects.toThrow(/retried/);
+    await stalled;
+    const atDeadline = (await published()).map((object) => object?.etag);
+    await sleep(stallMs + 500);
+    // What the attempt had written by its deadline is all it ever wrote: the held request was dropped.
+    expect((await published()).map((object) => object?.etag)).toEqual(atDeadline);
+    const [image, thumbnail] = await published();
+    expect(thumbnail !== undefined && image === undefined, 'a thumbnail without its image').toBe(false);
+
+    await server.backdate(lockKey(pose), lockTtlMs(lockTiming) + 1000); // its lock, left behind, expired
+    expect(await handler(s3Event(stagingKey), lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
+    const [imageAfter, thumbnailAfter, record] = await published();
+    expect(imageAfter?.body.equals(png)).toBe(true);
+    expect(thumbnailAfter?.body.equals((await services.storage.render(png)).thumbnail)).toBe(true);
+    expect(JSON.parse(record!.body.toString())).toMatchObject({ status: 'ready', files: { image: imageAfter!.etag, thumbnail: thumbnailAfter!.etag } });
+    await expect(direct.head(stagingKey)).resolves.toBeUndefined();
+    client.destroy();
+  }, 20_000);
 });

@@ -5,14 +5,14 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../lib/config.ts';
+import { MAX_OBJECT_BYTES, parseConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices, type Services } from '../lib/services.ts';
 
@@ -113,6 +113,33 @@ describe('hostile images are rejected with a reason, nothing published', () => {
     const result = JSON.parse(stdout) as { status: { status: string; reason: string }; maxRssMb: number };
     expect(result.status).toMatchObject({ status: 'rejected', reason: 'too_large' });
     expect(result.maxRssMb).toBeLessThan(200); // a 400 MP decode would need over 400 MB
+  });
+});
+
+describe('sizes no path can process end rejected, never retried for ever', () => {
+  it('an upload larger than any path reads (a sparse 2 GiB + 1 file), with UPLOAD_MAX_BYTES at its largest', async () => {
+    const largest = createServices({ config: parseConfig({ UPLOAD_PATH: dir, UPLOAD_MAX_BYTES: String(MAX_OBJECT_BYTES) }), logger: createLogger(() => undefined) });
+    const key = await stage(Buffer.alloc(0), 'pose_huge');
+    await truncate(path.join(dir, key), 2 * 1024 ** 3 + 1); // a hole: costs no disk
+    const status = await largest.uploads.processUpload({ key });
+    expect(status).toMatchObject({ status: 'rejected', reason: 'too_large', message: expect.stringMatching(/2,?147,?483,?649 bytes/) });
+    await expect(largest.storage.store.head(key)).resolves.toBeUndefined();
+    // And no configuration lets such an upload in: the limit itself is refused (lib/config.test.ts).
+    expect(() => parseConfig({ UPLOAD_MAX_BYTES: String(5 * 1024 ** 3) })).toThrow(/UPLOAD_MAX_BYTES must be at most 536870912 \(512 MiB\)/);
+  });
+
+  it('a noisy JPEG whose PNG would be larger than PUBLISHED_MAX_BYTES is rejected too_large, nothing published', async () => {
+    const noise = Buffer.from(Array.from({ length: 900 * 900 * 3 }, (_, i) => (i * 2654435761) >>> 24));
+    const jpeg = await sharp(noise, { raw: { width: 900, height: 900, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+    const limit = 1024 * 1024;
+    expect(jpeg.length).toBeLessThan(limit);
+    const bounded = createServices({
+      config: parseConfig({ UPLOAD_PATH: dir, UPLOAD_MAX_BYTES: String(limit), PUBLISHED_MAX_BYTES: String(limit) }),
+      logger: createLogger(() => undefined),
+    });
+    const status = await bounded.uploads.processUpload({ key: await stage(jpeg, 'pose_noisy') });
+    expect(status).toMatchObject({ status: 'rejected', reason: 'too_large', message: expect.stringMatching(/As a PNG the image would be [\d,]+ bytes, more than the 1,?048,?576 allowed \(PUBLISHED_MAX_BYTES\)/) });
+    expect(await published('pose_noisy')).toEqual([]);
   });
 });
 

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imageKey, lockKey, recordKey, stagingPrefix, thumbnailKey, type PoseRef } from '../lib/layout.ts';
+import { imageKey, lockKey, newStagingKey, recordKey, stagingPrefix, thumbnailKey, type PoseRef } from '../lib/layout.ts';
 import { arrivedAfter } from '../lib/pose-record.ts';
 import type { Services } from '../lib/services.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';
@@ -206,6 +206,39 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'blue', thumbnail: 'blue', record: 'ready', staged: 0 });
     });
   }, limitFor(ROUNDS / 4));
+
+  it(`the status never answers the previous ready as final while a newer upload is settled, over ${ROUNDS} interleavings`, async () => {
+    await rounds(ROUNDS, async (round) => {
+      const store = base();
+      const pose = { generationId: `gen_status_${adapter.length}_${round}`, poseId: 'pose' };
+      await services(store).storage.savePoseWithThumbnail({ imageBuffer: uploads.red.bytes, ...pose });
+      // A newer upload, acknowledged (staged), which will be rejected: from now on "ready" is never the answer.
+      const key = newStagingKey(pose);
+      await store.put(key, Buffer.from('not an image at all'), { contentType: 'image/png' });
+      const processor = services(jittery(store, round));
+      // Listings are slower than reads of one object (on S3 as on disk): the reader's listing lags by 0-6 ms.
+      let lag = round >>> 0;
+      const reader = services(
+        wrapStore(store, {
+          list: (prefix) => ({
+            async *[Symbol.asyncIterator]() {
+              lag = (lag * 1664525 + 1013904223) >>> 0;
+              await sleep(Math.floor((lag / 2 ** 32) * 7));
+              yield* store.list(prefix);
+            },
+          }),
+        }),
+      );
+      let settled = false;
+      const processing = processor.uploads.processUpload({ key }).finally(() => (settled = true));
+      const answers: string[] = [];
+      while (!settled) answers.push((await reader.uploads.getStatus(pose))?.status ?? 'none');
+      expect(await processing).toMatchObject({ status: 'rejected' });
+      answers.push((await reader.uploads.getStatus(pose))?.status ?? 'none');
+      expect(answers.filter((status) => status !== 'pending' && status !== 'rejected'), `round ${round}: ${answers.join(' ')}`).toEqual([]);
+      expect(answers.at(-1)).toBe('rejected');
+    });
+  }, limitFor(ROUNDS));
 
   it(`a save racing the processing of an older upload ends whole with the save, over ${ROUNDS / 4} interleavings`, async () => {
     await rounds(ROUNDS / 4, async (round) => {

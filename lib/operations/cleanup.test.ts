@@ -7,7 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { wrapStore } from '../../test/support/wrap-store.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { lockKey, newStagingKey } from '../layout.ts';
 import { createLogger } from '../logger.ts';
+import type { PoseStatus } from '../pose-uploads.ts';
 import type { PoseStorage } from '../pose-storage.ts';
 import { createServices } from '../services.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
@@ -136,6 +139,34 @@ describe('cleanup --older-than 30d', () => {
     expect(result.old.map((g) => g.generationId)).toEqual(['gen_old']);
     expect(result.kept).toBe(3);
     expect(await keys()).toContain('poses/gen_old2/p1.png');
+  });
+
+  it('never deletes an upload acknowledged and published while it runs, nor its pose; the rest of the generation goes', async () => {
+    await plant();
+    const pose = { generationId: 'gen_old2', poseId: 'p1' };
+    const services = createServices({ config: parseOperationsConfig({ UPLOAD_PATH: root }), store, logger: createLogger(() => undefined) });
+    const upload = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c33' } }).png().toBuffer();
+    let published: PoseStatus | undefined;
+    // Right before cleanup locks pose p1 (after every scan that found the generation old), a client uploads a
+    // new p1, which is published under its lock first: cleanup then waits for it.
+    const racing = wrapStore(store, {
+      put: async (key, body, options) => {
+        if (key === lockKey(pose) && options.ifNoneMatch === '*' && published === undefined) {
+          const staged = newStagingKey(pose);
+          await store.put(staged, upload, { contentType: 'image/png' });
+          published = await services.uploads.processUpload({ key: staged });
+        }
+        return store.put(key, body, options);
+      },
+    });
+    const logger = createLogger((line) => logLines.push(line));
+    const result = await cleanupGenerations({ storage: storageOn(racing), olderThanMs: 30 * DAY, logger });
+    expect(published).toMatchObject({ status: 'ready' });
+    expect(result.old.find((g) => g.generationId === 'gen_old2')).toMatchObject({ deleted: true, keptPoses: 1 });
+    // The pose published meanwhile is whole (image, thumbnail, record); nothing else of the old generations is left.
+    expect((await keys()).filter((key) => key.includes('gen_old'))).toEqual(['poses/gen_old2/p1.png', 'poses/gen_old2/p1_thumb.png', 'records/gen_old2/p1.json']);
+    expect(await services.uploads.getStatus(pose)).toMatchObject({ status: 'ready', width: 64, height: 48 });
+    expect(logLines.some((line) => line.includes('Cleanup kept 1 pose(s) of generation gen_old2 (changed while it was deleted)'))).toBe(true);
   });
 
   it('reports a generation that could not be deleted', async () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
+import { wrapStore } from '../../test/support/wrap-store.ts';
 import { parseConfig } from '../config.ts';
 import { backupKey, imageKey, lockKey, newStagingKey, recordKey, thumbnailKey, type PoseRef } from '../layout.ts';
 import { createLogger } from '../logger.ts';
@@ -246,6 +247,59 @@ describe.each([
       ['rejection_record', 'records/gen_2/rej.json', false],
       ['busy_pose', 'locks/gen_3/busy.json', false],
     ]);
+  });
+});
+
+describe.each([
+  ['local', () => new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' }), () => backdateFile],
+  ['r2', () => bucket, () => server.backdate],
+] as const)('verify --repair in %s mode', (_mode, makeStore, backdate) => {
+  it('pairs no files it has not checked belong together: a re-save that died after its thumbnail and before its record', async () => {
+    const store = makeStore();
+    const services = servicesOn(store);
+    const ref = pose('gen_4', 'resave');
+    const [red, blue] = [await image(3, 60, 40), await image(6, 40, 90)];
+    await services.storage.savePoseWithThumbnail({ ...ref, imageBuffer: red });
+    // The re-save with blue: its process dies once the thumbnail is written (the record, the clean-up of the
+    // kept-aside image and the lock's release never happen).
+    let dead = false;
+    const dying = wrapStore(store, {
+      put: (key, body, options) => {
+        if (key === recordKey(ref)) dead = true;
+        return dead ? Promise.reject(new Error('the process died')) : store.put(key, body, options);
+      },
+      delete: () => Promise.reject(new Error('the process died')),
+    });
+    await expect(servicesOn(dying).storage.savePoseWithThumbnail({ ...ref, imageBuffer: blue })).rejects.toThrow();
+    expect(await store.head(backupKey(ref))).toBeDefined();
+    await backdate()(lockKey(ref), 600_000); // time passes: its lock expired
+
+    const found = await run(services);
+    expect(summary(found.findings).filter(([, key]) => String(key).includes('resave'))).toEqual([
+      ['leftover_backup', 'backups/gen_4/resave.png', false],
+      ['expired_lock', 'locks/gen_4/resave.json', false],
+      ['record_mismatch', 'records/gen_4/resave.json', false],
+    ]);
+    expect(found.findings.find((f) => f.kind === 'record_mismatch')?.detail).toMatch(/other versions than the image and the thumbnail now published/);
+
+    await run(services, { repair: true });
+    // Whole: the image the record names (red, put back), with a thumbnail made from it, not blue's.
+    const [imageNow, thumbnailNow] = await Promise.all([store.get(imageKey(ref)), store.get(thumbnailKey(ref))]);
+    expect(imageNow?.body.equals(red)).toBe(true);
+    expect(thumbnailNow?.body.equals((await services.storage.render(red)).thumbnail)).toBe(true);
+    expect(await services.uploads.getStatus(ref)).toMatchObject({ status: 'ready', width: 60, height: 40 });
+    expect(summary((await run(services)).findings).filter(([, key]) => String(key).includes('resave'))).toEqual([]);
+  });
+
+  it('a custom file saved beside the poses is no pose: verify finds nothing, and --repair makes it nothing', async () => {
+    const store = makeStore();
+    const services = servicesOn(store);
+    await services.storage.savePoseWithThumbnail({ ...pose('gen_abc123', 'pose_xyz789'), imageBuffer: await image(2) });
+    const custom = await services.storage.saveFile('gen_abc123/custom/pose_xyz789_200.png', await image(4, 200, 200));
+    expect((await run(services)).result).toMatchObject({ problems: 0 });
+    expect((await run(services, { repair: true })).result).toMatchObject({ problems: 0 });
+    expect(await store.head(recordKey(pose('gen_abc123', 'custom')))).toBeUndefined();
+    expect(await store.head(custom.key)).toBeDefined();
   });
 });
 

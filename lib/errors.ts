@@ -117,7 +117,7 @@ export class ObjectTooLargeError extends PoseStorageError {
   readonly size: number;
 
   constructor(key: string, size: number, maxBytes: number) {
-    super('too_large', `${key} has ${size} bytes, more than the ${maxBytes} allowed`);
+    super('too_large', `${key} has ${formatCount(size)} bytes, more than the ${formatCount(maxBytes)} allowed`);
     this.size = size;
   }
 }
@@ -126,6 +126,17 @@ export class ObjectTooLargeError extends PoseStorageError {
 export function asStorageError(error: unknown): PoseStorageError {
   if (error instanceof PoseStorageError) return error;
   return new PoseStorageError('internal_error', 'Unexpected internal failure', { cause: error });
+}
+
+/** 144000000 -> "144,000,000": sizes in messages for people, readable at a glance. */
+export function formatCount(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+/** `text` as a sentence: with its full stop, unless it already ends a sentence (a library's message may). */
+export function asSentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
 }
 
 /** Short, safe description of a value for error messages: never more than 40 characters of it. */

@@ -141,7 +141,13 @@ export function asSentence(text: string): string {
 
 /** Short, safe description of a value for error messages: never more than 40 characters of it. */
 export function describeValue(value: unknown): string {
-  if (typeof value !== 'string') return value === undefined ? 'nothing' : `a ${value === null ? 'null' : typeof value}`;
+  if (typeof value !== 'string') {
+    if (value === undefined) return 'nothing';
+    if (value === null) return 'null';
+    if (Array.isArray(value)) return 'an array';
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  }
   if (value.length === 0) return 'an empty string';
   const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   return value.length > 40 ? `${shown}, ${value.length} characters` : shown;

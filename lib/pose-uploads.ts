@@ -24,7 +24,7 @@ export const poseRefSchema = z.object({ generationId: id, poseId });
 export const uploadRequestSchema = z.strictObject({
   generationId: id,
   poseId,
-  contentType: z.string().check(z.maxLength(255)),
+  contentType: z.string().check(z.maxLength(255, 'must be at most 255 characters')),
   contentLength: z.number().check(z.int('must be a whole number of bytes'), z.positive('must be at least 1')),
   poseLibraryId: z.optional(id),
 });

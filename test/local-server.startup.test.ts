@@ -88,6 +88,35 @@ describe('npm run dev with an UPLOAD_PATH it cannot use', () => {
   });
 });
 
+describe('npm run dev with an invalid configuration', () => {
+  /** lib/cli/dev.ts with `env`: exit status 2, and `expected` is all it prints. */
+  async function refusedWith(env: Record<string, string>, expected: string): Promise<void> {
+    const dev = spawnDev({ UPLOAD_PATH: path.join(work, 'refused'), ...env });
+    expect((await dev.exited).code).toBe(2);
+    expect(dev.output()).toBe(expected);
+  }
+
+  it('reports every problem in one pass, one indented line each naming its variable', async () => {
+    await refusedWith(
+      { STORAGE_MODE: 'banana', PORT: 'abc', HOST: '@@' },
+      'Configuration error (3 problems):\n' +
+        '  STORAGE_MODE must be "local" or "r2" (got "banana")\n' +
+        '  PORT must be a whole number between 0 and 65535 (got "abc")\n' +
+        '  HOST must be a host name or an IPv4/IPv6 address (such as 127.0.0.1, 0.0.0.0 or ::) (got "@@")\n',
+    );
+  });
+
+  it('refuses r2 mode along with the other problems, without asking for the R2 variables it would never use', async () => {
+    await refusedWith(
+      { STORAGE_MODE: 'r2', PORT: 'abc' },
+      'Configuration error (2 problems):\n' +
+        '  STORAGE_MODE must be "local" for the local server (npm run dev); r2 mode runs on Lambda\n' +
+        '  PORT must be a whole number between 0 and 65535 (got "abc")\n',
+    );
+    await refusedWith({ STORAGE_MODE: 'r2' }, 'Configuration error: STORAGE_MODE must be "local" for the local server (npm run dev); r2 mode runs on Lambda\n');
+  });
+});
+
 describe('lib/cli/dev.ts and .env', () => {
   it('starts without a .env and prints only what a user needs: no "not found" notice, nothing at level error', async () => {
     const cwd = await mkdtemp(path.join(work, 'no-env-'));

@@ -112,6 +112,33 @@ describe('pose-storage CLI', () => {
     for (const run of [mode, migrate, health]) expect(run.stdout + run.stderr).not.toContain(SECRET_MARKER);
   });
 
+  it('every configuration problem at once, one indented line each, printed once (health too)', async () => {
+    const { R2_BUCKET_NAME: _, ...withoutBucket } = r2Env({ PORT: 'abc' });
+    const migrate = await cli(['migrate', '--from', 'local', '--to', 'r2'], withoutBucket);
+    expect(migrate).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'Configuration error (2 problems):\n' +
+        '  PORT must be a whole number between 0 and 65535 (got "abc")\n' +
+        '  R2_BUCKET_NAME is required for --to r2\n',
+    });
+
+    // r2 mode with nothing set: the report's row names the variables, and the list follows once, on stderr.
+    const health = await cli(['health'], env({ STORAGE_MODE: 'r2' }));
+    const missing = ['R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY', 'R2_BUCKET_NAME', 'R2_PUBLIC_URL', 'API_TOKEN'];
+    expect(health).toEqual({
+      code: 2,
+      stdout: `Unhealthy\n  FAIL  configuration        0 ms  R2_ACCOUNT_ID, ${missing.slice(0, -1).join(', ')} and API_TOKEN are missing or invalid\n`,
+      stderr: [
+        'Configuration error (6 problems):',
+        '  R2_ACCOUNT_ID is required when STORAGE_MODE=r2 unless R2_ENDPOINT is set',
+        ...missing.map((variable) => `  ${variable} is required when STORAGE_MODE=r2`),
+        '',
+      ].join('\n'),
+    });
+  });
+
   it('usage --json reports what is in the directory', async () => {
     const bytes = await seed(3);
     await mkdir(path.join(uploads, 'records', 'gen_2'), { recursive: true });

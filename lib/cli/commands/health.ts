@@ -34,8 +34,12 @@ Exit status: 0 healthy, 1 unhealthy, 2 bad usage or invalid configuration.`,
     try {
       config = parseConfig(io.env);
     } catch (error) {
-      if (error instanceof ConfigError) printHealth(context, configurationFailure(error), asJson);
-      throw error; // exit status 2, the variable named on stderr
+      if (error instanceof ConfigError) {
+        const report = configurationFailure(error);
+        // The row names the variables; each problem is printed once, by the error on stderr (exit status 2).
+        printHealth(context, asJson ? report : { ...report, checks: report.checks.map(({ detail: _, ...check }) => check) }, asJson);
+      }
+      throw error;
     }
     const report = await checkHealth({ config, store: createStore(config), minFreeBytes });
     if (report.status !== 'healthy') {

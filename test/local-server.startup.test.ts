@@ -1,7 +1,9 @@
 /**
  * What `npm run dev` says when it starts, as a user sees it: the real `npm run dev` on a port another process
- * holds (one line saying so and how to pick another), and lib/cli/dev.ts in a directory with and without a
- * `.env` (read when there is one, never a "not found" notice when there is none; the environment wins).
+ * holds (one line saying so and how to pick another), an invalid configuration (every problem in one report), and
+ * lib/cli/dev.ts in a directory with and without a
+ * `.env` (read when there is one, never a "not found" notice when there is none; the environment wins; a line it
+ * cannot read stops it, named).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -149,5 +151,19 @@ describe('lib/cli/dev.ts and .env', () => {
     expect(dev.output()).not.toContain('API_TOKEN is unset');
     dev.child.kill('SIGTERM');
     expect((await dev.exited).code).toBe(0);
+  });
+
+  it('refuses a .env it cannot read as written, naming the file and each line, and starts nothing', async () => {
+    const cwd = await mkdtemp(path.join(work, 'bad-env-'));
+    // A Windows editor's byte order mark, a line that is no assignment, a quote never closed.
+    await writeFile(path.join(cwd, '.env'), `\uFEFFPORT=${await freePort()}\r\nAPI_TOKEN secret-token-0123456789\r\nUPLOAD_PATH="./uploads\r\n`);
+    const dev = spawnDev({}, { cwd });
+    expect((await dev.exited).code).toBe(2);
+    expect(dev.output()).toBe(
+      'Configuration error (3 problems):\n' +
+        '  .env:1 starts with a byte order mark (U+FEFF, which some Windows editors write): save the file as UTF-8 without BOM\n' +
+        '  .env:2 is neither NAME=value (a NAME of letters, digits and "_", not starting with a digit) nor a # comment\n' +
+        '  .env:3 opens a " quote in the value of UPLOAD_PATH that is never closed\n',
+    );
   });
 });

@@ -139,6 +139,17 @@ describe('pose-storage CLI', () => {
     });
   });
 
+  it('a .env line it cannot read is a configuration error naming the file and the line, and nothing runs', async () => {
+    await mkdir(work, { recursive: true });
+    await writeFile(path.join(work, '.env'), `STORAGE_MODE=local\nR2_SECRET_ACCESS_KEY ${SECRET_MARKER}\n`);
+    const run = await cli(['usage'], env());
+    expect(run).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'Configuration error: .env:2 is neither NAME=value (a NAME of letters, digits and "_", not starting with a digit) nor a # comment\n',
+    });
+  });
+
   it('usage --json reports what is in the directory', async () => {
     const bytes = await seed(3);
     await mkdir(path.join(uploads, 'records', 'gen_2'), { recursive: true });

@@ -11,7 +11,13 @@ import { createLogger } from '../logger.ts';
 import { formatConfigError } from './command.ts';
 import { loadDotEnv } from './env-file.ts';
 
-loadDotEnv();
+try {
+  loadDotEnv();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(formatConfigError(error));
+  process.exit(2);
+}
 const logger = createLogger();
 let config: Config | undefined;
 // The local server runs local mode only. r2 is refused along with every other problem, in one report, and the

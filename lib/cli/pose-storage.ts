@@ -126,7 +126,13 @@ function guarded(stream: NodeJS.WriteStream): CliIo['stdout'] {
 }
 
 if (import.meta.main) {
-  loadDotEnv();
+  try {
+    loadDotEnv();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${formatConfigError(error)}\n`);
+    process.exit(EXIT.usage);
+  }
   let interrupts = 0;
   const status = await main(process.argv.slice(2), {
     stdout: guarded(process.stdout),

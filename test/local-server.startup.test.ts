@@ -77,6 +77,14 @@ describe('npm run dev with an UPLOAD_PATH it cannot use', () => {
     );
   });
 
+  it.skipIf(process.platform !== 'linux')('on a pseudo file system (/proc): refused at once as a configuration error, instead of hanging', async () => {
+    const dev = spawnDev({ STORAGE_MODE: 'local', HOST: '127.0.0.1', PORT: '0', UPLOAD_PATH: '/proc/pose-storage/uploads' });
+    expect((await dev.exited).code).toBe(2);
+    expect(dev.output()).toBe(
+      'Configuration error: UPLOAD_PATH is /proc/pose-storage/uploads, on proc, a pseudo file system of the kernel that cannot store files: choose a directory on a disk\n',
+    );
+  });
+
   it.skipIf(!tmpfs.ok)(`on a read-only file system: permission denied, and why${tmpfs.note}`, async () => {
     const mountPoint = await mkdtemp(path.join(tmpdir(), 'pose-startup-ro-'));
     mountTmpfs(mountPoint, '64k');

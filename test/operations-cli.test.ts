@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { newStagingKey } from '../lib/layout.ts';
 import { formatBytes } from '../lib/operations/format.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
-import { runCli, type CliOptions, type CliRun } from './support/cli-process.ts';
+import { runCli, startCli, type CliOptions, type CliRun } from './support/cli-process.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
 const SECRET_MARKER = 'API-TOKEN-SECRET-must-never-show-0123456789';
@@ -137,6 +137,30 @@ describe('pose-storage CLI', () => {
         '',
       ].join('\n'),
     });
+  });
+
+  it.skipIf(process.platform !== 'linux')('an UPLOAD_PATH on a pseudo file system is a configuration error at once, for every command that uses it', async () => {
+    const refusal = 'UPLOAD_PATH is /proc/pose-storage, on proc, a pseudo file system of the kernel that cannot store files: choose a directory on a disk';
+    // Without the refusal they would hang for ever: each run is cut off after 20 s (within the test's timeout), so
+    // that a regression fails the test and leaves no process behind.
+    const bounded = (args: string[], environment: Record<string, string>) => {
+      const { child, exited } = startCli(args, { cwd: work, env: environment });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      return exited.finally(() => clearTimeout(timer));
+    };
+    const commands = [['usage'], ['smoke'], ['verify', '--repair'], ['migrate', '--from', 'r2', '--to', 'local']];
+    const [health, ...runs] = await Promise.all([
+      bounded(['health'], env({ UPLOAD_PATH: '/proc/pose-storage' })),
+      ...commands.map((args) => bounded(args, r2Env({ UPLOAD_PATH: '/proc/pose-storage' }))),
+    ]);
+    runs.forEach((run, index) => expect(run, commands[index]!.join(' ')).toEqual({ code: 2, stdout: '', stderr: `Configuration error: ${refusal}\n` }));
+    expect(health).toEqual({
+      code: 2,
+      stdout: 'Unhealthy\n  FAIL  configuration        0 ms  UPLOAD_PATH is missing or invalid\n',
+      stderr: `Configuration error: ${refusal}\n`,
+    });
+    // A bucket's commands do not use the directory: r2 mode is not refused for it.
+    expect((await cli(['usage'], r2Env({ STORAGE_MODE: 'r2', UPLOAD_PATH: '/proc/pose-storage' }))).code).toBe(0);
   });
 
   it('a .env line it cannot read is a configuration error naming the file and the line, and nothing runs', async () => {

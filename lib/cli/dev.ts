@@ -8,6 +8,7 @@ import { ConfigError, PoseStorageError, type ConfigProblem } from '../errors.ts'
 import { parseConfig, type Config } from '../config.ts';
 import { startLocalServer } from '../local/server.ts';
 import { createLogger } from '../logger.ts';
+import { uploadPathProblem } from '../upload-path.ts';
 import { formatConfigError } from './command.ts';
 import { loadDotEnv } from './env-file.ts';
 
@@ -28,6 +29,8 @@ const problems: ConfigProblem[] = wantsR2
   : [];
 try {
   config = parseConfig(wantsR2 ? { ...process.env, STORAGE_MODE: 'local' } : process.env);
+  const uploadPath = uploadPathProblem(config.uploadPath);
+  if (uploadPath) problems.push(uploadPath);
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   problems.push(...error.problems);

@@ -13,15 +13,21 @@ import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { S3Store } from '../storage/s3-store.ts';
+import { uploadPathProblem } from '../upload-path.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Stands in for API_TOKEN while parsing (the parser wants one in r2 mode); never used, never shown. */
 const PLACEHOLDER_TOKEN = 'pose-storage-operations-placeholder';
 
-/** The service's configuration from `env`, without API_TOKEN (see above). Throws a ConfigError naming the variable. */
-export function parseOperationsConfig(env: Env): Config {
+/**
+ * The service's configuration from `env`, without API_TOKEN (see above). Throws a ConfigError naming the variable,
+ * also for an UPLOAD_PATH the command would use (`directory`; by default, in local mode) that cannot hold files.
+ */
+export function parseOperationsConfig(env: Env, directory?: boolean): Config {
   const config = parseConfig({ ...env, API_TOKEN: PLACEHOLDER_TOKEN });
+  const uploadPath = (directory ?? config.storageMode === 'local') ? uploadPathProblem(config.uploadPath) : undefined;
+  if (uploadPath) throw new ConfigError([uploadPath]);
   return { ...config, apiTokens: [] };
 }
 
@@ -53,7 +59,7 @@ export function parseMigrationConfig(env: Env, purpose: string): { config: Confi
       return undefined;
     }
   };
-  const config = collect(() => parseOperationsConfig(env));
+  const config = collect(() => parseOperationsConfig(env, true)); // one side is UPLOAD_PATH's directory
   const r2 = collect(() => parseR2Config(env, purpose));
   if (!config || !r2) throw new ConfigError(problems);
   return { config, r2 };

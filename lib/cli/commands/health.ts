@@ -3,6 +3,7 @@ import { ConfigError } from '../../errors.ts';
 import { describeLocation } from '../../operations/config.ts';
 import { checkHealth, configurationFailure, DEFAULT_MIN_FREE_BYTES, type HealthReport } from '../../operations/health.ts';
 import { createStore } from '../../stores.ts';
+import { uploadPathProblem } from '../../upload-path.ts';
 import { defineCommand, json, wholeNumber, type Context } from '../command.ts';
 
 const MB = 1024 * 1024;
@@ -33,6 +34,8 @@ Exit status: 0 healthy, 1 unhealthy, 2 bad usage or invalid configuration.`,
     let config: Config;
     try {
       config = parseConfig(io.env);
+      const uploadPath = config.storageMode === 'local' ? uploadPathProblem(config.uploadPath) : undefined;
+      if (uploadPath) throw new ConfigError([uploadPath]);
     } catch (error) {
       if (error instanceof ConfigError) {
         const report = configurationFailure(error);

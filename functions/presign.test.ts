@@ -159,13 +159,32 @@ describe('POST /uploads: errors', () => {
     expect((await invoke(event)).statusCode).toBe(200);
   });
 
+  const messageOf = (result: HttpResult) => (JSON.parse(String(result.body)) as { error: { message: string } }).error.message;
+
   it.each([
-    ['an array body', [validBody]],
-    ['a string body', 'hello'],
-    ['null', null],
-    ['a number', 42],
-  ])('400 invalid_request for %s', async (_, json) => {
-    expectError(await invoke(post(json)), 400, 'invalid_request');
+    ['an array body', [validBody], 'an array'],
+    ['a string body', 'hello', '"hello"'],
+    ['null', null, 'null'],
+    ['a number', 42, '42'],
+  ])('400 invalid_request for %s, saying what was sent', async (_, json, got) => {
+    const result = await invoke(post(json));
+    expectError(result, 400, 'invalid_request');
+    expect(messageOf(result)).toBe(`The request body must be a JSON object (got ${got}).`);
+  });
+
+  it('400 lists every problem of the body at once, one sentence each, never more than a few unknown fields', async () => {
+    const body = { generationId: 12, poseId: 'p'.repeat(129), contentType: 'x'.repeat(300), contentLength: -5, a: 1, b: 2, c: 3, d: 4, e: 5, f: 6 };
+    const result = await invoke(post(body));
+    expectError(result, 400, 'invalid_request');
+    expect(messageOf(result)).toBe(
+      [
+        'generationId must be a string (got 12).',
+        `poseId must match ^[A-Za-z0-9_-]{1,128}$ and not end in "_thumb" (got "${'p'.repeat(40)}…", 129 characters).`,
+        `contentType must be at most 255 characters (got "${'x'.repeat(40)}…", 300 characters).`,
+        'contentLength must be at least 1 (got -5).',
+        'The request body has fields it does not take: "a", "b", "c", "d", "e" and 1 more.',
+      ].join(' '),
+    );
   });
 
   it.each([
@@ -185,15 +204,15 @@ describe('POST /uploads: errors', () => {
   ])('400 invalid_request for %s, naming the field', async (_, change, field) => {
     const result = await invoke(post({ ...validBody, ...change }));
     expectError(result, 400, 'invalid_request');
-    expect((JSON.parse(String(result.body)) as { error: { message: string } }).error.message).toContain(field);
+    expect(messageOf(result)).toMatch(new RegExp(`^${field || 'The request body'} .+\\.$`));
   });
 
-  it.each(['generationId', 'poseId', 'contentType', 'contentLength'])('400 invalid_request when %s is missing', async (field) => {
+  it.each(['generationId', 'poseId', 'contentType', 'contentLength'])('400 invalid_request when %s is missing, in a sentence', async (field) => {
     const body: Record<string, unknown> = { ...validBody };
     delete body[field];
     const result = await invoke(post(body));
     expectError(result, 400, 'invalid_request');
-    expect((JSON.parse(String(result.body)) as { error: { message: string } }).error.message).toContain(field);
+    expect(messageOf(result)).toBe(`${field} is required.`);
   });
 
   it('413 too_large for a contentLength over UPLOAD_MAX_BYTES', async () => {

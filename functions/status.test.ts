@@ -182,6 +182,14 @@ describe('GET /poses/{generationId}/{poseId}: details', () => {
     expect(s3.calls()).toHaveLength(0);
   });
 
+  it('400 names every bad id of the path, each in a sentence', async () => {
+    const result = await invoke(get('/poses/gen%201/..'));
+    expectError(result, 400, 'invalid_request');
+    expect((JSON.parse(String(result.body)) as { error: { message: string } }).error.message).toBe(
+      'generationId must match ^[A-Za-z0-9_-]{1,128}$ (got "gen 1"). poseId must match ^[A-Za-z0-9_-]{1,128}$ and not end in "_thumb" (got "..").',
+    );
+  });
+
   it.each([
     ['no token', {}],
     ['a wrong token', bearer('wrong-token-0123456789abcdef')],

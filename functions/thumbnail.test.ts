@@ -144,7 +144,12 @@ describe('thumbnail handler: S3 events delivered directly', () => {
     event.Records[0]!.s3.object.size = config.uploadMaxBytes + 1;
     expect(await invoke(event)).toEqual({ batchItemFailures: [], processed: 1 });
     expect(s3).not.toHaveReceivedCommandWith(GetObjectCommand, { Key: key });
-    expect(recordOf('gen_1', 'pose-1')).toMatchObject({ status: 'rejected', reason: 'too_large' });
+    // UPLOAD_MAX_BYTES defaults to 25 MiB.
+    expect(recordOf('gen_1', 'pose-1')).toMatchObject({
+      status: 'rejected',
+      reason: 'too_large',
+      message: 'The upload has 26,214,401 bytes, more than the 26,214,400 allowed.',
+    });
     expect(bucket.has(key)).toBe(false);
     expectNothingPublished('gen_1', 'pose-1');
   });

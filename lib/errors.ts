@@ -117,7 +117,7 @@ export class ObjectTooLargeError extends PoseStorageError {
   readonly size: number;
 
   constructor(key: string, size: number, maxBytes: number) {
-    super('too_large', `${key} has ${size} bytes, more than the ${maxBytes} allowed`);
+    super('too_large', `${key} has ${formatCount(size)} bytes, more than the ${formatCount(maxBytes)} allowed`);
     this.size = size;
   }
 }
@@ -128,9 +128,26 @@ export function asStorageError(error: unknown): PoseStorageError {
   return new PoseStorageError('internal_error', 'Unexpected internal failure', { cause: error });
 }
 
+/** 144000000 -> "144,000,000": sizes in messages for people, readable at a glance. */
+export function formatCount(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+/** `text` as a sentence: with its full stop, unless it already ends a sentence (a library's message may). */
+export function asSentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
 /** Short, safe description of a value for error messages: never more than 40 characters of it. */
 export function describeValue(value: unknown): string {
-  if (typeof value !== 'string') return value === undefined ? 'nothing' : `a ${value === null ? 'null' : typeof value}`;
+  if (typeof value !== 'string') {
+    if (value === undefined) return 'nothing';
+    if (value === null) return 'null';
+    if (Array.isArray(value)) return 'an array';
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  }
   if (value.length === 0) return 'an empty string';
   const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   return value.length > 40 ? `${shown}, ${value.length} characters` : shown;

@@ -197,7 +197,7 @@ describe('filterPngChunks rejects a malformed chunk stream', () => {
   it('a CRC error in a critical chunk, and in a chunk that would be dropped anyway', () => {
     const idat = Buffer.from(base);
     idat[atIdat() + 10]! ^= 0x01;
-    expectRejected(idat, 'corrupt_image', /^The PNG is corrupt: chunk 3 \(IDAT at byte \d+\) fails its CRC check$/);
+    expectRejected(idat, 'corrupt_image', /^The PNG is corrupt: chunk 3 \(IDAT at byte \d+\) fails its CRC check\.$/);
     const withText = withChunks(base, { beforeEnd: [text('prompt', 'secret')] });
     withText[withText.length - 12 - 8]! ^= 0x20; // a letter of the text
     expectRejected(withText, 'corrupt_image', /tEXt at byte \d+\) fails its CRC check/);
@@ -209,7 +209,7 @@ describe('filterPngChunks rejects a malformed chunk stream', () => {
   it('truncation anywhere: inside a chunk header, inside its data, or before IEND', () => {
     expectRejected(base.subarray(0, 8), 'corrupt_image', /ends without an IEND chunk, after 0 chunks/);
     expectRejected(base.subarray(0, 8 + 6), 'corrupt_image', /ends inside the header of chunk 1 at byte 8/);
-    expectRejected(base.subarray(0, atIdat() + 20), 'corrupt_image', /chunk 3 \(IDAT at byte \d+\) declares \d+ bytes but only 8 follow \(truncated\)/);
+    expectRejected(base.subarray(0, atIdat() + 20), 'corrupt_image', /chunk 3 \(IDAT at byte \d+\) declares [\d,]+ bytes but only 8 follow \(truncated\)\.$/);
     expectRejected(base.subarray(0, base.length - 12), 'corrupt_image', /ends without an IEND chunk, after 5 chunks/);
     for (let length = 0; length < base.length; length++) {
       expect(rejection(base.subarray(0, length)).reason).toBe('corrupt_image');
@@ -220,7 +220,7 @@ describe('filterPngChunks rejects a malformed chunk stream', () => {
     for (const length of [0xffffffff, 0x80000000, 0x7fffffff, 1_000_000]) {
       const png = Buffer.from(base);
       png.writeUInt32BE(length, atIdat());
-      expectRejected(png, 'corrupt_image', length > 0x7fffffff ? /declares \d+ bytes, more than the 2\^31-1 PNG allows/ : /declares \d+ bytes but only \d+ follow/);
+      expectRejected(png, 'corrupt_image', length > 0x7fffffff ? /declares [\d,]+ bytes, more than the 2\^31-1 PNG allows\.$/ : /declares [\d,]+ bytes but only [\d,]+ follow \(truncated\)\.$/);
     }
   });
 

@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { InvalidImageError } from './errors.ts';
+import { formatCount, InvalidImageError } from './errors.ts';
 import { PNG_SIGNATURE } from './image-format.ts';
 
 /**
@@ -88,10 +88,10 @@ export function filterPngChunks(bytes: Uint8Array, options: PngFilterOptions): F
     const length = input.readUInt32BE(offset);
     const type = chunkType(input, offset + 4);
     const where = `chunk ${index + 1} (${type ?? 'of an invalid type'} at byte ${offset})`;
-    if (length > MAX_CHUNK_LENGTH) throw corrupt(`${where} declares ${length} bytes, more than the 2^31-1 PNG allows`);
+    if (length > MAX_CHUNK_LENGTH) throw corrupt(`${where} declares ${formatCount(length)} bytes, more than the 2^31-1 PNG allows`);
     const chunkEnd = offset + CHUNK_OVERHEAD + length;
     if (chunkEnd > input.length) {
-      throw corrupt(`${where} declares ${length} bytes but only ${Math.max(0, input.length - offset - CHUNK_OVERHEAD)} follow (truncated)`);
+      throw corrupt(`${where} declares ${formatCount(length)} bytes but only ${formatCount(Math.max(0, input.length - offset - CHUNK_OVERHEAD))} follow (truncated)`);
     }
     if (type === undefined) {
       throw corrupt(`${where}: a chunk type is four ASCII letters, got 0x${input.toString('hex', offset + 4, offset + 8)}`);
@@ -101,7 +101,7 @@ export function filterPngChunks(bytes: Uint8Array, options: PngFilterOptions): F
     }
 
     if (isCritical(type) && !CRITICAL.has(type)) {
-      throw new InvalidImageError('unsupported_format', `The PNG has a critical chunk "${type}" (${where}) that is not part of standard PNG`);
+      throw new InvalidImageError('unsupported_format', `The PNG has a critical chunk "${type}" (${where}) that is not part of standard PNG.`);
     }
     if (index === 0 && (type !== 'IHDR' || length !== 13)) throw corrupt(`it must start with a 13-byte IHDR chunk, not ${where}`);
     if (type === 'IHDR' && index > 0) throw corrupt(`${where} is a second IHDR`);
@@ -152,7 +152,7 @@ function chunkType(bytes: Buffer, at: number): string | undefined {
 }
 
 function corrupt(problem: string): InvalidImageError {
-  return new InvalidImageError('corrupt_image', `The PNG is corrupt: ${problem}`);
+  return new InvalidImageError('corrupt_image', `The PNG is corrupt: ${problem}.`);
 }
 
 /** The bytes as a Buffer without copying them (a Buffer is returned as is). */

@@ -158,8 +158,8 @@ describe('renderPose rejects', () => {
     const error = await rejection(await make());
     expect(error.reason).toBe(reason);
     expect(error.code).toBe('invalid_image');
-    expect(error.message.length).toBeGreaterThan(0);
-    expect(error.message).not.toContain('\n');
+    // One sentence for people, as the status answer shows it: a capital, a full stop, one line.
+    expect(error.message).toMatch(/^[A-Z][^\n]*\.$/);
   });
 
   it('something that is not bytes at all', async () => {
@@ -167,16 +167,21 @@ describe('renderPose rejects', () => {
     expect(error.reason).toBe('not_an_image');
   });
 
-  it('an image above maxInputPixels, as too_large', async () => {
+  it('an image above maxInputPixels, as too_large, saying its size and the limit', async () => {
     const big = await solid(3000, 3000).png().toBuffer();
     const error = await rejection(big, { maxInputPixels: 1_000_000 });
     expect(error.reason).toBe('too_large');
     expect(error.code).toBe('too_large');
+    expect(error.message).toBe('The image is 3000x3000 (9,000,000 pixels), more than the 1,000,000 allowed.');
     // One pixel over the limit is too many.
     const justOver = await rejection(await solid(1000, 1001).png().toBuffer(), { maxInputPixels: 1_000_000 });
     expect(justOver.reason).toBe('too_large');
+    expect(justOver.message).toBe('The image is 1000x1001 (1,001,000 pixels), more than the 1,000,000 allowed.');
     const jpeg = await rejection(await solid(2000, 1000).jpeg().toBuffer(), { maxInputPixels: 1_000_000 });
     expect(jpeg.reason).toBe('too_large');
+    expect(jpeg.message).toBe('The image is 2000x1000 (2,000,000 pixels), more than the 1,000,000 allowed.');
+    const webp = await rejection(await solid(1200, 1000).webp().toBuffer(), { maxInputPixels: 1_000_000 });
+    expect(webp.message).toBe('The image is 1200x1000 (1,200,000 pixels), more than the 1,000,000 allowed.');
   });
 });
 

@@ -1,5 +1,5 @@
 import type { PngOptions, Sharp } from 'sharp';
-import { InvalidImageError } from './errors.ts';
+import { asSentence, formatCount, InvalidImageError } from './errors.ts';
 import { sniffFormat, type ImageFormat } from './image-format.ts';
 import { filterPngChunks, type FilteredPng } from './png-chunks.ts';
 
@@ -107,7 +107,7 @@ export async function renderPose(bytes: Uint8Array, options: RenderOptions): Pro
     ]);
     const { maxImageBytes = Number.POSITIVE_INFINITY } = options;
     if (image.length > maxImageBytes) {
-      throw new InvalidImageError('too_large', `As a PNG the image would be ${image.length} bytes, more than the ${maxImageBytes} allowed (PUBLISHED_MAX_BYTES)`);
+      throw new InvalidImageError('too_large', `As a PNG the image would be ${formatCount(image.length)} bytes, more than the ${formatCount(maxImageBytes)} allowed (PUBLISHED_MAX_BYTES).`);
     }
     return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail };
   });
@@ -154,12 +154,12 @@ interface Opened {
 
 /** Checks the magic bytes and the header, then runs `render`; every decoding failure becomes a rejection. */
 async function decoding<T>(bytes: Uint8Array, options: RenderOptions, render: (opened: Opened) => Promise<T>): Promise<T> {
-  if (!(bytes instanceof Uint8Array)) throw new InvalidImageError('not_an_image', 'imageBuffer must be a Buffer or Uint8Array');
+  if (!(bytes instanceof Uint8Array)) throw new InvalidImageError('not_an_image', 'imageBuffer must be a Buffer or Uint8Array.');
   const format = sniffFormat(bytes);
   if (!format) {
     throw isOtherImageFormat(bytes)
-      ? new InvalidImageError('unsupported_format', 'Only PNG, JPEG and WebP images are accepted')
-      : new InvalidImageError('not_an_image', `The data is not a PNG, JPEG or WebP image (${bytes.length} bytes)`);
+      ? new InvalidImageError('unsupported_format', 'Only PNG, JPEG and WebP images are accepted.')
+      : new InvalidImageError('not_an_image', `The data is not a PNG, JPEG or WebP image (${formatCount(bytes.length)} bytes).`);
   }
   // A PNG's chunk stream is checked and filtered before any decode, and the filtered bytes are what is decoded:
   // what is published is what was validated.
@@ -167,12 +167,14 @@ async function decoding<T>(bytes: Uint8Array, options: RenderOptions, render: (o
   const { default: sharp } = await loadSharp();
   const open = (source: Uint8Array) => (): Sharp => sharp(source, { limitInputPixels: options.maxInputPixels, failOn: 'error' });
   try {
-    const metadata = await open(bytes)().metadata();
+    // The header alone, without the pixel limit (sharp would refuse it without saying the size): no pixel is
+    // decoded here, so a decompression bomb costs nothing, and the rejection can say how large the image is.
+    const metadata = await sharp(bytes, { limitInputPixels: false, failOn: 'error' }).metadata();
     const { width, height } = metadata;
     if (width * height > options.maxInputPixels) {
       throw new InvalidImageError(
         'too_large',
-        `The image is ${width}x${height} (${width * height} pixels), more than the ${options.maxInputPixels} allowed`,
+        `The image is ${width}x${height} (${formatCount(width * height)} pixels), more than the ${formatCount(options.maxInputPixels)} allowed.`,
       );
     }
     const orientation = metadata.orientation ?? 1;
@@ -186,9 +188,9 @@ async function decoding<T>(bytes: Uint8Array, options: RenderOptions, render: (o
     if (error instanceof InvalidImageError) throw error;
     const message = error instanceof Error ? error.message : String(error);
     if (/pixel limit/i.test(message)) {
-      throw new InvalidImageError('too_large', `The image has more than the ${options.maxInputPixels} pixels allowed`, { cause: error });
+      throw new InvalidImageError('too_large', `The image has more than the ${formatCount(options.maxInputPixels)} pixels allowed.`, { cause: error });
     }
-    throw new InvalidImageError('corrupt_image', `The ${format.toUpperCase()} image could not be decoded: ${firstLine(message)}`, {
+    throw new InvalidImageError('corrupt_image', asSentence(`The ${format.toUpperCase()} image could not be decoded: ${firstLine(message)}`), {
       cause: error,
     });
   }

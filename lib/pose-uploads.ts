@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { InvalidImageError, ObjectTooLargeError, PoseStorageError, type RejectionReason } from './errors.ts';
+import { formatCount, InvalidImageError, ObjectTooLargeError, PoseStorageError, type RejectionReason } from './errors.ts';
 import { ID_PATTERN, newStagingKey, POSE_ID_PATTERN, POSE_ID_RULE, parseStagingKey, stagingPrefix, type PoseRef } from './layout.ts';
 import { CONTENT_TYPES } from './image-format.ts';
 import type { PoseRecord } from './pose-record.ts';
@@ -23,7 +23,7 @@ export const poseRefSchema = z.object({ generationId: id, poseId });
 export const uploadRequestSchema = z.strictObject({
   generationId: id,
   poseId,
-  contentType: z.string().check(z.maxLength(255)),
+  contentType: z.string().check(z.maxLength(255, 'must be at most 255 characters')),
   contentLength: z.number().check(z.int('must be a whole number of bytes'), z.positive('must be at least 1')),
   poseLibraryId: z.optional(id),
 });
@@ -75,10 +75,10 @@ export class PoseUploads {
   async createUpload(request: UploadRequest): Promise<UploadTicket> {
     const { config, store } = this.#storage;
     if (!UPLOAD_CONTENT_TYPES.includes(request.contentType)) {
-      throw new PoseStorageError('unsupported_type', `contentType must be one of ${UPLOAD_CONTENT_TYPES.join(', ')}`);
+      throw new PoseStorageError('unsupported_type', `contentType must be one of ${UPLOAD_CONTENT_TYPES.join(', ')}.`);
     }
     if (request.contentLength > config.uploadMaxBytes) {
-      throw new PoseStorageError('too_large', `contentLength must be at most ${config.uploadMaxBytes} bytes`);
+      throw new PoseStorageError('too_large', `contentLength must be at most ${formatCount(config.uploadMaxBytes)} bytes.`);
     }
     const pose = { generationId: request.generationId, poseId: request.poseId };
     const presigned = await store.presignUpload(newStagingKey(pose), {
@@ -149,7 +149,7 @@ export class PoseUploads {
     const maxBytes = config.uploadMaxBytes;
     const tooLarge = async (actualSize: number): Promise<StagedUpload | undefined> => {
       const info = await store.head(key);
-      return info && { object: info, verdict: new InvalidImageError('too_large', `The upload has ${actualSize} bytes, more than the ${maxBytes} allowed`) };
+      return info && { object: info, verdict: new InvalidImageError('too_large', `The upload has ${formatCount(actualSize)} bytes, more than the ${formatCount(maxBytes)} allowed.`) };
     };
     if (size !== undefined && size > maxBytes) return tooLarge(size);
     let object;

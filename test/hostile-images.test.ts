@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -105,6 +105,13 @@ describe('hostile images are rejected with a reason, nothing published', () => {
     expect(await published(poseId)).toEqual([]);
     await expect(services.storage.store.head(key)).resolves.toBeUndefined();
     await expect(services.uploads.getStatus({ generationId: 'gen_hostile', poseId })).resolves.toMatchObject({ status: 'rejected', reason });
+  });
+
+  it('a rejection for size says the image\'s and the limit, in the very sentence the README shows', async () => {
+    const key = await stage(png(12000, 12000, 1, 0, Buffer.alloc(1)), 'pose_readme_example');
+    const message = 'The image is 12000x12000 (144,000,000 pixels), more than the 50,000,000 allowed.';
+    expect(await services.uploads.processUpload({ key })).toMatchObject({ status: 'rejected', reason: 'too_large', message });
+    expect(await readFile(path.join(ROOT, 'README.md'), 'utf8')).toContain(`("${message}")`);
   });
 
   it('a decompression bomb costs little memory: its header is refused before any pixel is decoded', async () => {

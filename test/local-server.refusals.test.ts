@@ -298,6 +298,21 @@ describe('refusals of the local server', () => {
       await presign(server, { generationId: 'g', poseId: 'p', contentType: 'image/webp', contentLength: 25 * 1024 * 1024 });
       expect(await storedFiles(server)).toEqual([]);
     });
+
+    it('lists every problem of a body in one 400, one sentence each, naming its field', async () => {
+      const response = await fetch(`${server.url}/uploads`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ poseId: 'a/b', contentType: 'image/png', contentLength: 1.5, extra: true }),
+      });
+      expect(response.status).toBe(400);
+      expect(await errorOfFetch(response)).toEqual({
+        code: 'invalid_request',
+        message:
+          'generationId is required. poseId must match ^[A-Za-z0-9_-]{1,128}$ and not end in "_thumb" (got "a/b"). ' +
+          'contentLength must be a whole number of bytes (got 1.5). The request body has a field it does not take: "extra".',
+      });
+    });
   });
 
   describe('upload URLs', () => {

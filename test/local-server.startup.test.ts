@@ -1,7 +1,9 @@
 /**
  * What `npm run dev` says when it starts, as a user sees it: the real `npm run dev` on a port another process
- * holds (one line saying so and how to pick another), and lib/cli/dev.ts in a directory with and without a
- * `.env` (read when there is one, never a "not found" notice when there is none; the environment wins).
+ * holds (one line saying so and how to pick another), an invalid configuration (every problem in one report), and
+ * lib/cli/dev.ts in a directory with and without a
+ * `.env` (read when there is one, never a "not found" notice when there is none; the environment wins; a line it
+ * cannot read stops it, named).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -75,6 +77,14 @@ describe('npm run dev with an UPLOAD_PATH it cannot use', () => {
     );
   });
 
+  it.skipIf(process.platform !== 'linux')('on a pseudo file system (/proc): refused at once as a configuration error, instead of hanging', async () => {
+    const dev = spawnDev({ STORAGE_MODE: 'local', HOST: '127.0.0.1', PORT: '0', UPLOAD_PATH: '/proc/pose-storage/uploads' });
+    expect((await dev.exited).code).toBe(2);
+    expect(dev.output()).toBe(
+      'Configuration error: UPLOAD_PATH is /proc/pose-storage/uploads, on proc, a pseudo file system of the kernel that cannot store files: choose a directory on a disk\n',
+    );
+  });
+
   it.skipIf(!tmpfs.ok)(`on a read-only file system: permission denied, and why${tmpfs.note}`, async () => {
     const mountPoint = await mkdtemp(path.join(tmpdir(), 'pose-startup-ro-'));
     mountTmpfs(mountPoint, '64k');
@@ -85,6 +95,35 @@ describe('npm run dev with an UPLOAD_PATH it cannot use', () => {
       unmount(mountPoint);
       await rm(mountPoint, { recursive: true, force: true });
     }
+  });
+});
+
+describe('npm run dev with an invalid configuration', () => {
+  /** lib/cli/dev.ts with `env`: exit status 2, and `expected` is all it prints. */
+  async function refusedWith(env: Record<string, string>, expected: string): Promise<void> {
+    const dev = spawnDev({ UPLOAD_PATH: path.join(work, 'refused'), ...env });
+    expect((await dev.exited).code).toBe(2);
+    expect(dev.output()).toBe(expected);
+  }
+
+  it('reports every problem in one pass, one indented line each naming its variable', async () => {
+    await refusedWith(
+      { STORAGE_MODE: 'banana', PORT: 'abc', HOST: '@@' },
+      'Configuration error (3 problems):\n' +
+        '  STORAGE_MODE must be "local" or "r2" (got "banana")\n' +
+        '  PORT must be a whole number between 0 and 65535 (got "abc")\n' +
+        '  HOST must be a host name or an IPv4/IPv6 address (such as 127.0.0.1, 0.0.0.0 or ::) (got "@@")\n',
+    );
+  });
+
+  it('refuses r2 mode along with the other problems, without asking for the R2 variables it would never use', async () => {
+    await refusedWith(
+      { STORAGE_MODE: 'r2', PORT: 'abc' },
+      'Configuration error (2 problems):\n' +
+        '  STORAGE_MODE must be "local" for the local server (npm run dev); r2 mode runs on Lambda\n' +
+        '  PORT must be a whole number between 0 and 65535 (got "abc")\n',
+    );
+    await refusedWith({ STORAGE_MODE: 'r2' }, 'Configuration error: STORAGE_MODE must be "local" for the local server (npm run dev); r2 mode runs on Lambda\n');
   });
 });
 
@@ -120,5 +159,19 @@ describe('lib/cli/dev.ts and .env', () => {
     expect(dev.output()).not.toContain('API_TOKEN is unset');
     dev.child.kill('SIGTERM');
     expect((await dev.exited).code).toBe(0);
+  });
+
+  it('refuses a .env it cannot read as written, naming the file and each line, and starts nothing', async () => {
+    const cwd = await mkdtemp(path.join(work, 'bad-env-'));
+    // A Windows editor's byte order mark, a line that is no assignment, a quote never closed.
+    await writeFile(path.join(cwd, '.env'), `\uFEFFPORT=${await freePort()}\r\nAPI_TOKEN secret-token-0123456789\r\nUPLOAD_PATH="./uploads\r\n`);
+    const dev = spawnDev({}, { cwd });
+    expect((await dev.exited).code).toBe(2);
+    expect(dev.output()).toBe(
+      'Configuration error (3 problems):\n' +
+        '  .env:1 starts with a byte order mark (U+FEFF, which some Windows editors write): save the file as UTF-8 without BOM\n' +
+        '  .env:2 is neither NAME=value (a NAME of letters, digits and "_", not starting with a digit) nor a # comment\n' +
+        '  .env:3 opens a " quote in the value of UPLOAD_PATH that is never closed\n',
+    );
   });
 });

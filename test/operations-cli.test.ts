@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { newStagingKey } from '../lib/layout.ts';
 import { formatBytes } from '../lib/operations/format.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
-import { runCli, type CliOptions, type CliRun } from './support/cli-process.ts';
+import { runCli, startCli, type CliOptions, type CliRun } from './support/cli-process.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
 const SECRET_MARKER = 'API-TOKEN-SECRET-must-never-show-0123456789';
@@ -110,6 +110,68 @@ describe('pose-storage CLI', () => {
     expect(health.stderr).toBe('Configuration error: API_TOKEN is required when STORAGE_MODE=r2\n');
     expect(health.stdout).toContain('FAIL  configuration');
     for (const run of [mode, migrate, health]) expect(run.stdout + run.stderr).not.toContain(SECRET_MARKER);
+  });
+
+  it('every configuration problem at once, one indented line each, printed once (health too)', async () => {
+    const { R2_BUCKET_NAME: _, ...withoutBucket } = r2Env({ PORT: 'abc' });
+    const migrate = await cli(['migrate', '--from', 'local', '--to', 'r2'], withoutBucket);
+    expect(migrate).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'Configuration error (2 problems):\n' +
+        '  PORT must be a whole number between 0 and 65535 (got "abc")\n' +
+        '  R2_BUCKET_NAME is required for --to r2\n',
+    });
+
+    // r2 mode with nothing set: the report's row names the variables, and the list follows once, on stderr.
+    const health = await cli(['health'], env({ STORAGE_MODE: 'r2' }));
+    const missing = ['R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY', 'R2_BUCKET_NAME', 'R2_PUBLIC_URL', 'API_TOKEN'];
+    expect(health).toEqual({
+      code: 2,
+      stdout: `Unhealthy\n  FAIL  configuration        0 ms  R2_ACCOUNT_ID, ${missing.slice(0, -1).join(', ')} and API_TOKEN are missing or invalid\n`,
+      stderr: [
+        'Configuration error (6 problems):',
+        '  R2_ACCOUNT_ID is required when STORAGE_MODE=r2 unless R2_ENDPOINT is set',
+        ...missing.map((variable) => `  ${variable} is required when STORAGE_MODE=r2`),
+        '',
+      ].join('\n'),
+    });
+  });
+
+  it.skipIf(process.platform !== 'linux')('an UPLOAD_PATH on a pseudo file system is a configuration error at once, for every command that uses it', async () => {
+    const refusal = 'UPLOAD_PATH is /proc/pose-storage, on proc, a pseudo file system of the kernel that cannot store files: choose a directory on a disk';
+    // Without the refusal they would hang for ever: each run is cut off after 20 s (within the test's timeout), so
+    // that a regression fails the test and leaves no process behind.
+    const bounded = (args: string[], environment: Record<string, string>) => {
+      const { child, exited } = startCli(args, { cwd: work, env: environment });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      return exited.finally(() => clearTimeout(timer));
+    };
+    const commands = [['usage'], ['smoke'], ['verify', '--repair'], ['migrate', '--from', 'r2', '--to', 'local']];
+    const [health, ...runs] = await Promise.all([
+      bounded(['health'], env({ UPLOAD_PATH: '/proc/pose-storage' })),
+      ...commands.map((args) => bounded(args, r2Env({ UPLOAD_PATH: '/proc/pose-storage' }))),
+    ]);
+    runs.forEach((run, index) => expect(run, commands[index]!.join(' ')).toEqual({ code: 2, stdout: '', stderr: `Configuration error: ${refusal}\n` }));
+    expect(health).toEqual({
+      code: 2,
+      stdout: 'Unhealthy\n  FAIL  configuration        0 ms  UPLOAD_PATH is missing or invalid\n',
+      stderr: `Configuration error: ${refusal}\n`,
+    });
+    // A bucket's commands do not use the directory: r2 mode is not refused for it.
+    expect((await cli(['usage'], r2Env({ STORAGE_MODE: 'r2', UPLOAD_PATH: '/proc/pose-storage' }))).code).toBe(0);
+  });
+
+  it('a .env line it cannot read is a configuration error naming the file and the line, and nothing runs', async () => {
+    await mkdir(work, { recursive: true });
+    await writeFile(path.join(work, '.env'), `STORAGE_MODE=local\nR2_SECRET_ACCESS_KEY ${SECRET_MARKER}\n`);
+    const run = await cli(['usage'], env());
+    expect(run).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'Configuration error: .env:2 is neither NAME=value (a NAME of letters, digits and "_", not starting with a digit) nor a # comment\n',
+    });
   });
 
   it('usage --json reports what is in the directory', async () => {

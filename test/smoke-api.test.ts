@@ -73,7 +73,7 @@ describe('pose-storage smoke --api', () => {
     try {
       const result = await smoke(['--api', small.url, '--token', TOKEN]);
       expect(result.code).toBe(1);
-      expect(result.stderr).toBe('pose-storage smoke: failed at step "presign": HTTP 413 too_large: contentLength must be at most 100 bytes\n');
+      expect(result.stderr).toBe('pose-storage smoke: failed at step "presign": HTTP 413 too_large: contentLength must be at most 100 bytes.\n');
     } finally {
       await small.stop();
     }

@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
+import type { ConfigError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Env } from '../operations/config.ts';
 import type { Progress, ProgressReporter } from '../operations/progress.ts';
@@ -30,6 +31,15 @@ export interface Context {
   logger: Logger;
   /** While a progress bar is drawn, log lines go through it so that they do not tear it. */
   showProgress(reporter: ProgressReporter<Progress> | undefined): void;
+}
+
+/**
+ * A configuration error as `npm run dev` and `pose-storage` print it: one problem on one line; several as an
+ * indented list under one heading, one line each naming its variable.
+ */
+export function formatConfigError(error: ConfigError): string {
+  const lines = error.problems.map(({ variable, problem }) => `${variable} ${problem}`);
+  return lines.length === 1 ? `Configuration error: ${lines[0]}` : `Configuration error (${lines.length} problems):\n${lines.map((line) => `  ${line}`).join('\n')}`;
 }
 
 /** A mistake in the command line: printed as one line, exit status 2. */

@@ -4,21 +4,39 @@
  * SIGTERM: in-flight uploads and thumbnails finish (requests still open after the shutdown deadline are cut
  * off), and anything not yet processed stays staged for the next start.
  */
-import { ConfigError, PoseStorageError } from '../errors.ts';
-import { parseConfig } from '../config.ts';
+import { ConfigError, PoseStorageError, type ConfigProblem } from '../errors.ts';
+import { parseConfig, type Config } from '../config.ts';
 import { startLocalServer } from '../local/server.ts';
 import { createLogger } from '../logger.ts';
+import { uploadPathProblem } from '../upload-path.ts';
+import { formatConfigError } from './command.ts';
 import { loadDotEnv } from './env-file.ts';
 
-loadDotEnv();
-const logger = createLogger();
-let config;
 try {
-  config = parseConfig(process.env);
-  if (config.storageMode !== 'local') throw new ConfigError('STORAGE_MODE', 'must be "local" for the local server (npm run dev); r2 mode runs on Lambda');
+  loadDotEnv();
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
-  console.error(`Configuration error: ${error.message}`);
+  console.error(formatConfigError(error));
+  process.exit(2);
+}
+const logger = createLogger();
+let config: Config | undefined;
+// The local server runs local mode only. r2 is refused along with every other problem, in one report, and the
+// rest is judged as local mode would judge it (r2's own variables, which it would never use, are not asked for).
+const wantsR2 = process.env.STORAGE_MODE?.trim() === 'r2';
+const problems: ConfigProblem[] = wantsR2
+  ? [{ variable: 'STORAGE_MODE', problem: 'must be "local" for the local server (npm run dev); r2 mode runs on Lambda' }]
+  : [];
+try {
+  config = parseConfig(wantsR2 ? { ...process.env, STORAGE_MODE: 'local' } : process.env);
+  const uploadPath = uploadPathProblem(config.uploadPath);
+  if (uploadPath) problems.push(uploadPath);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  problems.push(...error.problems);
+}
+if (!config || problems.length > 0) {
+  console.error(formatConfigError(new ConfigError(problems)));
   process.exit(2);
 }
 

@@ -14,7 +14,7 @@
 import { ConfigError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import type { Progress, ProgressReporter } from '../operations/progress.ts';
-import { UsageError, type CliIo, type Command, type Context, type Outcome } from './command.ts';
+import { formatConfigError, UsageError, type CliIo, type Command, type Context, type Outcome } from './command.ts';
 import { cleanupCommand } from './commands/cleanup.ts';
 import { healthCommand } from './commands/health.ts';
 import { migrateCommand } from './commands/migrate.ts';
@@ -91,7 +91,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   } catch (error) {
     if (error instanceof UsageError) return usageFailure(io, `pose-storage ${name}`, error.message);
     if (error instanceof ConfigError) {
-      io.stderr.write(`Configuration error: ${error.message}\n`);
+      io.stderr.write(`${formatConfigError(error)}\n`);
       return EXIT.usage;
     }
     io.stderr.write(`pose-storage ${name}: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -126,7 +126,13 @@ function guarded(stream: NodeJS.WriteStream): CliIo['stdout'] {
 }
 
 if (import.meta.main) {
-  loadDotEnv();
+  try {
+    loadDotEnv();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${formatConfigError(error)}\n`);
+    process.exit(EXIT.usage);
+  }
   let interrupts = 0;
   const status = await main(process.argv.slice(2), {
     stdout: guarded(process.stdout),

@@ -6,7 +6,7 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import httpSecurityHeaders from '@middy/http-security-headers';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod/mini';
-import en from 'zod/v4/locales/en.js';
+import { asSentence, describeValue } from '../errors.ts';
 import { printable } from '../logger.ts';
 import type { Services } from '../services.ts';
 import { HttpError } from './http-error.ts';
@@ -82,18 +82,42 @@ export function json(statusCode: number, body: unknown): HttpResult {
 export const noContent = (): HttpResult => ({ statusCode: 204, headers: { 'Cache-Control': 'no-store' } });
 
 /**
- * zod/mini carries no messages of its own (that is part of why it loads in a fraction of full zod's time):
- * English ones, the same full zod gives, for this parse only (the library never changes zod's global config).
+ * Validates input with a schema. The 400 lists every problem of the input at once, one sentence each, naming its
+ * field ("generationId is required. contentLength must be a whole number of bytes (got 1.5)."), so that a client
+ * fixes them all in one go.
  */
-const englishErrors = en().localeError;
-
-/** Validates input with a schema; the 400 names the first field at fault. */
 export function parseInput<S extends z.ZodMiniType>(schema: S, value: unknown): z.output<S> {
-  const result = z.safeParse(schema, value, { error: englishErrors });
+  // reportInput: each issue carries the value at fault, so that its sentence can say what was sent.
+  const result = z.safeParse(schema, value, { reportInput: true, error: predicateOf });
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const field = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-  throw new HttpError(400, 'invalid_request', `${field}${issue?.message ?? 'invalid input'}`);
+  const sentences = result.error.issues.map((issue) => {
+    const subject = issue.path.length > 0 ? issue.path.join('.') : 'The request body';
+    const got = issue.input === undefined || issue.code === 'unrecognized_keys' ? '' : ` (got ${describeValue(issue.input)})`;
+    return asSentence(`${subject} ${issue.message}${got}`);
+  });
+  throw new HttpError(400, 'invalid_request', sentences.join(' '));
+}
+
+/** Unknown fields named in a message: enough to find them, never a flood. */
+const MAX_NAMED_FIELDS = 5;
+
+/**
+ * What zod finds by itself (a missing field, a wrong type, an unknown field), said as the schemas' own checks
+ * say what a field must be ("must match ..."): a predicate of the field. zod/mini has no messages of its own, and
+ * a schema's message wins over this one.
+ */
+function predicateOf(issue: z.core.$ZodRawIssue): string {
+  if (issue.code === 'invalid_type') {
+    if (issue.input === undefined) return 'is required';
+    return `must be ${issue.expected === 'object' ? 'a JSON object' : `${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`}`;
+  }
+  if (issue.code === 'unrecognized_keys') {
+    const named = issue.keys.slice(0, MAX_NAMED_FIELDS).map(describeValue);
+    const rest = issue.keys.length - named.length;
+    const list = rest > 0 ? `${named.join(', ')} and ${rest} more` : named.join(', ').replace(/, ([^,]*)$/, ' and $1');
+    return `has ${issue.keys.length === 1 ? 'a field it does not take' : 'fields it does not take'}: ${list}`;
+  }
+  return 'is invalid';
 }
 
 /**

@@ -9,19 +9,25 @@
  *   the service is still in local mode).
  */
 import { parseConfig, type Config, type R2Config } from '../config.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { S3Store } from '../storage/s3-store.ts';
+import { uploadPathProblem } from '../upload-path.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Stands in for API_TOKEN while parsing (the parser wants one in r2 mode); never used, never shown. */
 const PLACEHOLDER_TOKEN = 'pose-storage-operations-placeholder';
 
-/** The service's configuration from `env`, without API_TOKEN (see above). Throws a ConfigError naming the variable. */
-export function parseOperationsConfig(env: Env): Config {
+/**
+ * The service's configuration from `env`, without API_TOKEN (see above). Throws a ConfigError naming the variable,
+ * also for an UPLOAD_PATH the command would use (`directory`; by default, in local mode) that cannot hold files.
+ */
+export function parseOperationsConfig(env: Env, directory?: boolean): Config {
   const config = parseConfig({ ...env, API_TOKEN: PLACEHOLDER_TOKEN });
+  const uploadPath = (directory ?? config.storageMode === 'local') ? uploadPathProblem(config.uploadPath) : undefined;
+  if (uploadPath) throw new ConfigError([uploadPath]);
   return { ...config, apiTokens: [] };
 }
 
@@ -29,13 +35,34 @@ export function parseOperationsConfig(env: Env): Config {
  * The bucket's configuration from the R2_* variables, whatever STORAGE_MODE is. `purpose` replaces the
  * parser's "when STORAGE_MODE=r2" in error messages (e.g. "for --to r2").
  */
-export function parseR2Config(env: Env, purpose: string): R2Config {
+function parseR2Config(env: Env, purpose: string): R2Config {
   try {
     return parseConfig({ ...env, STORAGE_MODE: 'r2', API_TOKEN: PLACEHOLDER_TOKEN }).r2!;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     throw new ConfigError(error.problems.map(({ variable, problem }) => ({ variable, problem: problem.replace('when STORAGE_MODE=r2', purpose) })));
   }
+}
+
+/**
+ * migrate's two configurations, the service's (UPLOAD_PATH, ...) and the bucket's, with every problem of either
+ * in one ConfigError: a variable at fault in both is named once.
+ */
+export function parseMigrationConfig(env: Env, purpose: string): { config: Config; r2: R2Config } {
+  const problems: ConfigProblem[] = [];
+  const collect = <T>(parse: () => T): T | undefined => {
+    try {
+      return parse();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems.filter(({ variable }) => !problems.some((known) => known.variable === variable)));
+      return undefined;
+    }
+  };
+  const config = collect(() => parseOperationsConfig(env, true)); // one side is UPLOAD_PATH's directory
+  const r2 = collect(() => parseR2Config(env, purpose));
+  if (!config || !r2) throw new ConfigError(problems);
+  return { config, r2 };
 }
 
 export type Side = 'local' | 'r2';

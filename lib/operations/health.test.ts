@@ -141,6 +141,14 @@ describe('checkHealth', () => {
       status: 'unhealthy',
       checks: { configuration: { ok: false, reason: 'R2_SECRET_ACCESS_KEY is missing or invalid' } },
     });
+    const several = configurationFailure(
+      new ConfigError([
+        { variable: 'PORT', problem: 'must be a whole number between 0 and 65535 (got "abc")' },
+        { variable: 'R2_BUCKET_NAME', problem: 'is required when STORAGE_MODE=r2' },
+        { variable: 'API_TOKEN', problem: 'is required when STORAGE_MODE=r2' },
+      ]),
+    );
+    expect(toPublicHealth(several).checks).toEqual({ configuration: { ok: false, reason: 'PORT, R2_BUCKET_NAME and API_TOKEN are missing or invalid' } });
   });
 });
 

@@ -172,11 +172,18 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
   };
 }
 
+/** "PORT is missing or invalid", "R2_BUCKET_NAME, R2_PUBLIC_URL and API_TOKEN are missing or invalid": names, never values. */
+function invalidVariables(error: ConfigError): string {
+  const names = [...new Set(error.problems.map((problem) => problem.variable))];
+  if (names.length <= 1) return `${error.variable} is missing or invalid`;
+  return `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are missing or invalid`;
+}
+
 /** The report when the configuration itself is invalid: nothing else can be checked. */
 export function configurationFailure(error: ConfigError): HealthReport {
   return {
     status: 'unhealthy',
-    checks: [{ name: 'configuration', ok: false, reason: `${error.variable} is missing or invalid`, detail: error.message, ms: 0 }],
+    checks: [{ name: 'configuration', ok: false, reason: invalidVariables(error), detail: error.message, ms: 0 }],
   };
 }
 

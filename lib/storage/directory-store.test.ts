@@ -422,3 +422,15 @@ describe(`DirectoryStore on a 256 KiB tmpfs${tmpfs.note}`, () => {
     }
   });
 });
+
+describe.skipIf(process.platform !== 'linux')('DirectoryStore on a pseudo file system', () => {
+  it('is refused at once, naming the path (Node\'s recursive mkdir would retry for ever under /proc)', async () => {
+    expect(() => new DirectoryStore({ root: '/proc/pose-storage/uploads', uploadBaseUrl: 'http://127.0.0.1:1' })).toThrow(
+      expect.objectContaining({ code: 'invalid_configuration', message: expect.stringMatching(/^UPLOAD_PATH is \/proc\/pose-storage\/uploads, on proc, a pseudo file system/) }),
+    );
+    // And so through the library: its first call says why instead of hanging.
+    const { createPoseStorage } = await import('../index.ts');
+    const { parseConfig } = await import('../config.ts');
+    expect(() => createPoseStorage({ config: parseConfig({ UPLOAD_PATH: '/sys/pose-storage' }) })).toThrow(/on sysfs, a pseudo file system/);
+  });
+});

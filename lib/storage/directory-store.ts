@@ -2,7 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { type FileHandle, link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { uploadPathProblem } from '../upload-path.ts';
 import {
+  ConfigError,
   DiskFullError,
   InvalidIdError,
   ObjectTooLargeError,
@@ -70,6 +72,9 @@ export class DirectoryStore implements ObjectStore {
 
   constructor(options: DirectoryStoreOptions) {
     this.root = path.resolve(options.root);
+    // Node's recursive mkdir retries for ever on a pseudo file system (/proc, /sys): refuse one at once.
+    const pseudo = uploadPathProblem(this.root);
+    if (pseudo) throw new ConfigError(pseudo.variable, pseudo.problem);
     const { uploadBaseUrl } = options;
     this.#uploadBaseUrl = typeof uploadBaseUrl === 'string' ? () => uploadBaseUrl : uploadBaseUrl;
     this.uploadSigningKey = options.uploadSigningKey ?? randomBytes(32);

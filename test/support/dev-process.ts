@@ -63,11 +63,14 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts `npm run dev` on `dir` and a free port, and waits until it says it is running. */
-export async function startDev(dir: string): Promise<DevServer> {
+/**
+ * Starts `npm run dev` on `dir` and a free port, and waits until it says it is running. `cwd` is its working
+ * directory (the repository by default).
+ */
+export async function startDev(dir: string, options: { cwd?: string } = {}): Promise<DevServer> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startDevOnce(dir, await freePort());
+      return await startDevOnce(dir, await freePort(), options);
     } catch (error) {
       // Another process may take the port between freePort() and the child's listen.
       if (attempt === 3 || !String(error).includes('already in use')) throw error;
@@ -75,8 +78,8 @@ export async function startDev(dir: string): Promise<DevServer> {
   }
 }
 
-async function startDevOnce(dir: string, port: number): Promise<DevServer> {
-  const dev = spawnDev({ UPLOAD_PATH: dir, PORT: String(port) });
+async function startDevOnce(dir: string, port: number, options: { cwd?: string }): Promise<DevServer> {
+  const dev = spawnDev({ UPLOAD_PATH: dir, PORT: String(port) }, options);
   const url = `http://localhost:${port}`;
   await Promise.race([
     waitFor(() => dev.output().includes(`pose-storage is running: open ${url}/`), 15_000, `dev server start (output: ${dev.output()})`),

@@ -3,6 +3,7 @@ import { ConfigError } from '../../errors.ts';
 import { describeLocation } from '../../operations/config.ts';
 import { checkHealth, configurationFailure, DEFAULT_MIN_FREE_BYTES, type HealthReport } from '../../operations/health.ts';
 import { createStore } from '../../stores.ts';
+import { uploadPathProblem } from '../../upload-path.ts';
 import { defineCommand, json, wholeNumber, type Context } from '../command.ts';
 
 const MB = 1024 * 1024;
@@ -33,9 +34,15 @@ Exit status: 0 healthy, 1 unhealthy, 2 bad usage or invalid configuration.`,
     let config: Config;
     try {
       config = parseConfig(io.env);
+      const uploadPath = config.storageMode === 'local' ? uploadPathProblem(config.uploadPath) : undefined;
+      if (uploadPath) throw new ConfigError([uploadPath]);
     } catch (error) {
-      if (error instanceof ConfigError) printHealth(context, configurationFailure(error), asJson);
-      throw error; // exit status 2, the variable named on stderr
+      if (error instanceof ConfigError) {
+        const report = configurationFailure(error);
+        // The row names the variables; each problem is printed once, by the error on stderr (exit status 2).
+        printHealth(context, asJson ? report : { ...report, checks: report.checks.map(({ detail: _, ...check }) => check) }, asJson);
+      }
+      throw error;
     }
     const report = await checkHealth({ config, store: createStore(config), minFreeBytes });
     if (report.status !== 'healthy') {

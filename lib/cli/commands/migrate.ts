@@ -1,6 +1,5 @@
-import type { R2Config } from '../../config.ts';
 import { publishedCacheControl, STAGING_PREFIX } from '../../layout.ts';
-import { describeLocation, parseOperationsConfig, parseR2Config, storeOf, type Side } from '../../operations/config.ts';
+import { describeLocation, parseMigrationConfig, storeOf, type Side } from '../../operations/config.ts';
 import { formatBytes, formatDuration } from '../../operations/format.ts';
 import { DEFAULT_MIGRATE_CONCURRENCY, MAX_MIGRATE_CONCURRENCY, migrate, readFirst, type MigrationProgress, type MigrationResult } from '../../operations/migrate.ts';
 import { createProgressReporter } from '../../operations/progress.ts';
@@ -54,8 +53,7 @@ Exit status: 0 all copied or already there, 1 some failed (listed), 2 bad usage 
     const verify = values.verify === true;
     const asJson = values.json === true;
 
-    const config = parseOperationsConfig(io.env);
-    const r2: R2Config = parseR2Config(io.env, `for --${from === 'r2' ? 'from' : 'to'} r2`);
+    const { config, r2 } = parseMigrationConfig(io.env, `for --${from === 'r2' ? 'from' : 'to'} r2`);
     if (from === 'local' && !(await isDirectory(config.uploadPath))) {
       throw new Error(`nothing to migrate: UPLOAD_PATH ${config.uploadPath} is not a directory`);
     }

@@ -1,3 +1,4 @@
+import { WORKER_INVOKE_LIMIT_SECONDS } from '../lib/deadlines.ts';
 import { type LinkedAwsCredentials, linkedAwsClient, log, type MessageBatch, retryLater } from './queue-worker.ts';
 
 /**
@@ -29,7 +30,8 @@ interface BatchAnswer {
   batchItemFailures: { itemIdentifier: string }[];
 }
 
-const DEFAULT_TIMEOUT_SECONDS = 250;
+/** infra/ always sets FORWARD_TIMEOUT_SECONDS (the function's timeout and a margin); unset, the most a Worker may wait. */
+const DEFAULT_TIMEOUT_SECONDS = WORKER_INVOKE_LIMIT_SECONDS;
 /** Standard AWS partition only (the Invoke endpoint below is lambda.{region}.amazonaws.com). */
 const FUNCTION_ARN = /^arn:aws:lambda:([a-z0-9-]+):\d{12}:function:([A-Za-z0-9_-]{1,64})$/;
 

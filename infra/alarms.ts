@@ -1,5 +1,5 @@
 import type { Settings } from './settings.ts';
-import { TIMEOUT_SECONDS, type Thumbnails } from './thumbnails.ts';
+import type { Thumbnails } from './thumbnails.ts';
 
 /**
  * The alarms of a stage, all notifying one SNS topic (and, when they recover, again):
@@ -32,8 +32,9 @@ export function createAlarms(thumbnails: Thumbnails, settings: Settings): sst.aw
     });
 
   const { deadLetters } = thumbnails;
+  const { timeoutSeconds } = thumbnails.timing;
   alarm('DeadLetters', {
-    alarmDescription: `pose-storage ${$app.stage}: uploads whose notification failed every retry. Their staged objects stay a day: npx pose-storage verify lists them`,
+    alarmDescription: `pose-storage ${$app.stage}: uploads whose notification failed every retry. Their staged objects stay a week longer than verify needs to see them as lost: npx pose-storage verify --repair processes them`,
     namespace: deadLetters.namespace,
     metricName: deadLetters.metricName,
     dimensions: deadLetters.dimensions,
@@ -51,13 +52,13 @@ export function createAlarms(thumbnails: Thumbnails, settings: Settings): sst.aw
     threshold: ERRORS_THRESHOLD,
   });
   alarm('ThumbnailNearTimeout', {
-    alarmDescription: `pose-storage ${$app.stage}: a thumbnail batch took over ${NEAR_TIMEOUT * 100}% of the function's ${TIMEOUT_SECONDS} s timeout`,
+    alarmDescription: `pose-storage ${$app.stage}: a thumbnail batch took over ${NEAR_TIMEOUT * 100}% of the function's ${timeoutSeconds} s timeout`,
     namespace: 'AWS/Lambda',
     metricName: 'Duration',
     dimensions: { FunctionName: thumbnails.fn.name },
     statistic: 'Maximum',
     comparisonOperator: 'GreaterThanThreshold',
-    threshold: NEAR_TIMEOUT * TIMEOUT_SECONDS * 1000,
+    threshold: NEAR_TIMEOUT * timeoutSeconds * 1000,
   });
   return topic;
 }

@@ -1,4 +1,5 @@
 import { FUNCTION_DEFAULTS } from './environment.ts';
+import { HTTP_TIMEOUT_SECONDS } from './function-timing.ts';
 import type { Settings } from './settings.ts';
 
 /**
@@ -18,7 +19,7 @@ export function createApi(environment: $util.Output<Record<string, string>>, set
       environment,
       handler,
       memory: '256 MB',
-      timeout: '10 seconds',
+      timeout: `${HTTP_TIMEOUT_SECONDS} seconds`,
       // Split: the S3 SDK (and its Node built-ins) become a chunk loaded by the first store request, so an
       // import stays under 60 ms (BENCHMARKS.md, cold start); presign never loads it.
       nodejs: { esbuild: { external: ['sharp'] }, splitting: true },

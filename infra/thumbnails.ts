@@ -1,6 +1,7 @@
 import { STAGING_PREFIX } from '../lib/layout.ts';
 import { METRICS_NAMESPACE } from '../lib/lambda/stage-metrics.ts';
 import { FUNCTION_DEFAULTS } from './environment.ts';
+import { dlqRetry, SHARP_VERSION, thumbnailTiming, type ThumbnailTiming } from './function-timing.ts';
 import type { Settings } from './settings.ts';
 import type { R2Storage, S3Storage, Storage } from './storage.ts';
 
@@ -18,13 +19,6 @@ import type { R2Storage, S3Storage, Storage } from './storage.ts';
  * The function has no URL: nothing else can invoke it.
  */
 
-/** Messages per invocation, on either queue; the function is told (THUMBNAIL_BATCH_SIZE) and refuses more. */
-export const BATCH_SIZE = 4;
-/** An image takes well under a minute even at 50 MP on one vCPU (BENCHMARKS.md). */
-const SECONDS_PER_IMAGE = 60;
-export const TIMEOUT_SECONDS = BATCH_SIZE * SECONDS_PER_IMAGE;
-/** Deliveries of a message before it is a dead letter (its backoff: 10 s, 20 s, 40 s, 80 s, 160 s). */
-const MAX_RETRIES = 5;
 const DAY_SECONDS = 24 * 3600;
 
 /** Where dead letters are counted, for the alarm. */
@@ -32,6 +26,7 @@ export type DeadLetterMetric = { namespace: string; metricName: string; statisti
 
 export interface Thumbnails {
   fn: sst.aws.Function;
+  timing: ThumbnailTiming;
   deadLetters: DeadLetterMetric;
 }
 
@@ -42,17 +37,18 @@ export function createThumbnails(storage: Storage, environment: $util.Output<Rec
 function thumbnailFunction(
   environment: $util.Output<Record<string, string>>,
   settings: Settings,
+  timing: ThumbnailTiming,
   permissions: sst.aws.FunctionArgs['permissions'] = [],
 ): sst.aws.Function {
   return new sst.aws.Function('Thumbnail', {
     ...FUNCTION_DEFAULTS,
     handler: 'functions/thumbnail.handler',
-    environment: environment.apply((variables) => ({ ...variables, THUMBNAIL_BATCH_SIZE: String(BATCH_SIZE) })),
+    environment: environment.apply((variables) => ({ ...variables, THUMBNAIL_BATCH_SIZE: String(timing.batchSize) })),
     // 1,769 MB is one full vCPU; the pipeline runs on one thread, so more memory only costs more
     // (BENCHMARKS.md); a 50 MP image peaks near 220 MB. sharp is installed for linux/arm64.
     memory: '1769 MB',
-    nodejs: { install: ['sharp'], splitting: true },
-    timeout: `${TIMEOUT_SECONDS} seconds`,
+    nodejs: { install: { sharp: SHARP_VERSION }, splitting: true },
+    timeout: `${timing.timeoutSeconds} seconds`,
     // The queues never run more than this many batches at once; reserving it means a burst of uploads
     // waits in the queue instead of taking the concurrency of the account's other functions.
     ...(settings.reserveConcurrency && { concurrency: { reserved: settings.thumbnailConcurrency } }),
@@ -61,12 +57,13 @@ function thumbnailFunction(
 }
 
 function viaCloudflareQueue(storage: R2Storage, environment: $util.Output<Record<string, string>>, settings: Settings): Thumbnails {
-  const fn = thumbnailFunction(environment, settings);
+  const timing = thumbnailTiming('r2');
+  const fn = thumbnailFunction(environment, settings, timing);
   const region = aws.getRegionOutput().region;
 
   const deadLetters = new sst.cloudflare.Queue('ThumbnailDeadLetters');
   const queue = new sst.cloudflare.Queue('ThumbnailQueue', {
-    dlq: { queue: deadLetters.nodes.queue.queueName, retry: MAX_RETRIES },
+    dlq: { queue: deadLetters.nodes.queue.queueName, retry: dlqRetry('r2') },
     maxConcurrency: settings.thumbnailConcurrency,
   });
   const forwarder = queue.subscribe(
@@ -75,9 +72,9 @@ function viaCloudflareQueue(storage: R2Storage, environment: $util.Output<Record
       // Linking an AWS function to a Worker makes SST create an IAM user allowed lambda:InvokeFunction on that
       // function only, and bind its key to the Worker (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
       link: [fn],
-      environment: { THUMBNAIL_FUNCTION_ARN: fn.arn, FORWARD_TIMEOUT_SECONDS: String(TIMEOUT_SECONDS + 10) },
+      environment: { THUMBNAIL_FUNCTION_ARN: fn.arn, FORWARD_TIMEOUT_SECONDS: String(timing.forwardTimeoutSeconds) },
     },
-    { batch: { size: BATCH_SIZE, window: '2 seconds' } },
+    { batch: { size: timing.batchSize, window: '2 seconds' } },
   );
   // Cloudflare lists a queue consumer as a prerequisite of a bucket notification: the consumer comes first.
   new cloudflare.R2BucketEventNotification(
@@ -123,28 +120,29 @@ function viaCloudflareQueue(storage: R2Storage, environment: $util.Output<Record
     },
   );
 
-  return { fn, deadLetters: { ...metric, statistic: 'Sum', dimensions: { Stage: $app.stage } } };
+  return { fn, timing, deadLetters: { ...metric, statistic: 'Sum', dimensions: { Stage: $app.stage } } };
 }
 
 function viaSqs(storage: S3Storage, environment: $util.Output<Record<string, string>>, settings: Settings): Thumbnails {
+  const timing = thumbnailTiming('s3');
   const deadLetters = new sst.aws.Queue('ThumbnailDeadLetters', {
     transform: { queue: { messageRetentionSeconds: 14 * DAY_SECONDS } },
   });
   const queue = new sst.aws.Queue('ThumbnailQueue', {
-    dlq: { queue: deadLetters.arn, retry: MAX_RETRIES },
+    dlq: { queue: deadLetters.arn, retry: dlqRetry('s3') },
     // At least the function's timeout (AWS refuses less), plus the batching window and a margin. AWS suggests
     // six times the timeout to absorb throttled retries; maximumConcurrency below keeps the poller within the
     // reserved concurrency, so it is not throttled, and a failed message comes back in about 4.5 minutes.
-    visibilityTimeout: `${TIMEOUT_SECONDS + 30} seconds`,
+    visibilityTimeout: `${timing.timeoutSeconds + 30} seconds`,
   });
-  const fn = thumbnailFunction(environment, settings, [
+  const fn = thumbnailFunction(environment, settings, timing, [
     {
       actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
       resources: [queue.arn],
     },
   ]);
   queue.subscribe(fn.arn, {
-    batch: { size: BATCH_SIZE, window: '2 seconds', partialResponses: true },
+    batch: { size: timing.batchSize, window: '2 seconds', partialResponses: true },
     transform: { eventSourceMapping: { scalingConfig: { maximumConcurrency: settings.thumbnailConcurrency } } },
   });
   // S3 sends to the queue, which keeps what arrives before the subscription exists.
@@ -154,6 +152,7 @@ function viaSqs(storage: S3Storage, environment: $util.Output<Record<string, str
 
   return {
     fn,
+    timing,
     deadLetters: {
       namespace: 'AWS/SQS',
       metricName: 'ApproximateNumberOfMessagesVisible',

@@ -16,8 +16,11 @@
  * starts under a lock could take), and a function stopped by its timeout takes its requests with it.
  */
 
-/** How long a holder may write under a pose's lock: a few writes of at most one image and its thumbnail. */
-export const LOCK_HOLD_MS = 30_000;
+/**
+ * How long a holder may write under a pose's lock: a few writes of at most one image (PUBLISHED_MAX_BYTES' 64 MiB
+ * by default) and its thumbnail, each retried by the SDK.
+ */
+export const LOCK_HOLD_MS = 20_000;
 
 /** What separates a holder's last request from a take-over (see above). */
 export const LOCK_MARGIN_MS = 15_000;
@@ -62,3 +65,22 @@ export const lostUploadAfterMs = (uploadUrlTtlSeconds: number): number => (uploa
  */
 export const stagingExpiryDays = (uploadUrlTtlSeconds: number): number =>
   Math.ceil((uploadUrlTtlSeconds + LOST_UPLOAD_GRACE_SECONDS) / 86_400) + LOST_UPLOAD_REPAIR_DAYS;
+
+/**
+ * The longest reading and validating one upload may take in the thumbnail function: at UPLOAD_MAX_BYTES' 512 MiB
+ * and MAX_INPUT_PIXELS' 50 MP on one vCPU (a 50 MP noisy WebP converted to PNG took 14 s here; BENCHMARKS.md).
+ */
+export const UPLOAD_RENDER_MS = 25_000;
+
+/** One upload's worst case in the thumbnail function: read and render it, wait for its pose's lock, publish under it. */
+export const UPLOAD_BUDGET_MS = UPLOAD_RENDER_MS + UPLOAD_LOCK_WAIT_MS + LOCK_HOLD_MS;
+
+/** An HTTP function's worst case: a delete waits for the pose's lock, then removes it under the lock. */
+export const HTTP_BUDGET_MS = LOCK_WAIT_MS + LOCK_HOLD_MS;
+
+/**
+ * How long the R2 forwarding Worker may hold the Lambda Invoke call of a batch open (functions/r2-forwarder.ts):
+ * Cloudflare documents a 120 s proxy read timeout for a Worker's subrequest, and failures from about 100 s are
+ * reported. The thumbnail function's R2 batches are sized to answer well within it (infra/function-timing.ts).
+ */
+export const WORKER_INVOKE_LIMIT_SECONDS = 90;

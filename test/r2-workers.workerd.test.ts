@@ -15,11 +15,13 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Miniflare, type MiniflareOptions } from 'miniflare';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHandler } from '../functions/thumbnail.ts';
+import { thumbnailTiming, WORKER_INVOKE_LIMIT_SECONDS } from '../infra/function-timing.ts';
 import { parseConfig } from '../lib/config.ts';
 import { StoreUnavailableError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -34,6 +36,9 @@ const FUNCTION_ARN = `arn:aws:lambda:${REGION}:123456789012:function:${FUNCTION_
 const ACCESS_KEY_ID = 'AKIAFORWARDERTEST01';
 const SECRET_ACCESS_KEY = 'forwarder-test-secret-0123456789abcdefghij';
 const QUEUE = 'pose-storage-test-thumbnailqueue';
+/** What the deploy gives the R2 path (infra/function-timing.ts): the Worker's wait, and batches of one message. */
+const R2_TIMING = thumbnailTiming('r2');
+/** The function's limit here: the Worker forwards whatever batch the queue gives it, and the function enforces its own. */
 const BATCH_SIZE = 4;
 
 /** A directory store whose reads of chosen keys fail as an unavailable store does. */
@@ -123,8 +128,10 @@ let server: Server;
 let forwarder: WorkerBundle;
 let deadLetters: WorkerBundle;
 let png: Buffer;
-/** How the stand-in answers: run the function, never answer (a timeout), or report a crashed function. */
-let mode: 'run' | 'hang' | 'crash' = 'run';
+/** How the stand-in answers: run the function, run it slowly, never answer (a timeout), or report a crashed function. */
+let mode: 'run' | 'slow' | 'hang' | 'crash' = 'run';
+/** How long a slow function takes before it runs. */
+const SLOW_MS = 3000;
 /** The payloads the stand-in accepted (Invoke; PutMetricData), and the refusals it answered. */
 const invocations: unknown[] = [];
 const metrics: Record<string, string>[] = [];
@@ -160,6 +167,7 @@ async function awsApis(request: IncomingMessage, response: ServerResponse): Prom
   if (mode === 'crash') {
     return answer(200, { errorType: 'Runtime.OutOfMemory', errorMessage: 'Runtime exited with error: signal: killed' }, { 'x-amz-function-error': 'Unhandled' });
   }
+  if (mode === 'slow') await sleep(SLOW_MS);
   try {
     answer(200, await handler(JSON.parse(body)));
   } catch (error) {
@@ -205,7 +213,11 @@ async function startWorker(bindings: Record<string, string> = {}, worker = forwa
       AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
       AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
       ...(worker === forwarder
-        ? { SST_RESOURCE_Thumbnail: JSON.stringify({ name: FUNCTION_NAME }), THUMBNAIL_FUNCTION_ARN: FUNCTION_ARN, FORWARD_TIMEOUT_SECONDS: '120' }
+        ? {
+            SST_RESOURCE_Thumbnail: JSON.stringify({ name: FUNCTION_NAME }),
+            THUMBNAIL_FUNCTION_ARN: FUNCTION_ARN,
+            FORWARD_TIMEOUT_SECONDS: String(R2_TIMING.forwardTimeoutSeconds),
+          }
         : {
             SST_RESOURCE_DeadLetterMetric: JSON.stringify({ namespace: 'pose-storage', metricName: 'DeadLetters' }),
             METRIC_REGION: REGION,
@@ -361,6 +373,20 @@ describe('the R2 forwarding Worker in workerd, invoking the real thumbnail handl
     expect(await store.head(key)).toBeDefined();
     await workerLogged('error', /\[Forwarder\] Batch not delivered: .*answered 403/);
     expect(JSON.stringify(workerLogs)).not.toContain(SECRET_ACCESS_KEY.slice(0, 16));
+  });
+
+  it('a slow function (3 s): the Worker, with the deploy\'s wait, holds the invocation until it answers, then acknowledges', async () => {
+    const key = await stage('gen_slowly', 'pose');
+    mode = 'slow';
+    const started = performance.now();
+    const result = await deliver(mf, [{ id: 'm-1', body: r2Notification(key) }]);
+    const waited = performance.now() - started;
+    expect(result.explicitAcks).toEqual(['m-1']);
+    expect(result.retryMessages).toEqual([]);
+    expect(await published('gen_slowly', 'pose')).toBe(true);
+    // It waited for the function (never giving up early); the deploy's wait is its timeout and 10 s, under 90 s.
+    expect(waited).toBeGreaterThanOrEqual(SLOW_MS);
+    expect(R2_TIMING.forwardTimeoutSeconds).toBeLessThanOrEqual(WORKER_INVOKE_LIMIT_SECONDS);
   });
 
   it('a timeout: the function never answers within FORWARD_TIMEOUT_SECONDS, the whole batch is retried', async () => {

@@ -7,7 +7,10 @@ import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { chooseTarget, DeployRefused } from '../infra/target.ts';
+import { createRequire } from 'node:module';
+import { DELIVERIES, dlqRetry, HTTP_TIMEOUT_SECONDS, SHARP_VERSION, thumbnailTiming, WORKER_INVOKE_LIMIT_SECONDS } from '../infra/function-timing.ts';
 import { DEFAULT_THUMBNAIL_CONCURRENCY, readSettings } from '../infra/settings.ts';
+import { UPLOAD_BUDGET_MS } from '../lib/deadlines.ts';
 
 interface AppConfig {
   name: string;
@@ -158,5 +161,35 @@ describe('infra/settings.ts: the deploy settings, checked before any resource', 
     ['an alarm email that is no address', 's3', 'dev', { ALARM_EMAIL: 'ops' }, /^ALARM_EMAIL must be an email address/],
   ] as const)('refuses %s, naming the variable in one line', (_, target, stage, env, message) => {
     expect(() => readSettings(target, stage, env)).toThrow(expect.objectContaining({ name: 'VisibleError', message: expect.stringMatching(message) }));
+  });
+});
+
+describe('infra/: timeouts derived from lib/deadlines.ts, and what is deployed is what was tested', () => {
+  it('R2: the Worker waits for one message\'s invocation at most 65 s, under the 90 s a Worker may hold a subrequest', () => {
+    const r2 = thumbnailTiming('r2');
+    expect(r2).toEqual({ batchSize: 1, timeoutSeconds: 55, forwardTimeoutSeconds: 65 });
+    expect(r2.forwardTimeoutSeconds).toBeLessThanOrEqual(WORKER_INVOKE_LIMIT_SECONDS);
+    // (It held a batch of 4 at 60 s an image for up to 250 s, past Cloudflare's 120 s proxy read timeout.)
+  });
+
+  it('every timeout covers the work it starts: an upload\'s worst case per message, a delete\'s under the gateway\'s 30 s', () => {
+    for (const target of ['r2', 's3'] as const) {
+      const { batchSize, timeoutSeconds } = thumbnailTiming(target);
+      expect(timeoutSeconds * 1000, target).toBeGreaterThanOrEqual(batchSize * UPLOAD_BUDGET_MS);
+    }
+    expect(thumbnailTiming('s3')).toMatchObject({ batchSize: 4, timeoutSeconds: 220 });
+    expect(HTTP_TIMEOUT_SECONDS).toBeLessThan(30);
+  });
+
+  it('a message is a dead letter after the same 5 deliveries on both paths (Cloudflare counts retries, SQS deliveries)', () => {
+    expect(DELIVERIES).toBe(5);
+    expect(dlqRetry('r2') + 1).toBe(DELIVERIES);
+    expect(dlqRetry('s3')).toBe(DELIVERIES);
+  });
+
+  it('installs the exact sharp the tests ran with (nodejs.install takes a version, not the lockfile)', () => {
+    const installed = (createRequire(import.meta.url)('../node_modules/sharp/package.json') as { version: string }).version;
+    expect(SHARP_VERSION).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(SHARP_VERSION).toBe(installed);
   });
 });

@@ -313,6 +313,38 @@ describe('thumbnail handler: S3 events delivered directly', () => {
   });
 });
 
+describe('thumbnail handler: the events of another S3 implementation (Ceph RGW)', () => {
+  /** A record as RGW 16.2 pushes it to an HTTP topic: its own event source, an empty region, the key URL-encoded. */
+  const cephRecord = (key: string, eventName = 'ObjectCreated:Put') => {
+    const record = s3Record(encodeS3EventKey(key), eventName);
+    return { ...record, eventSource: 'ceph:s3', awsRegion: '', eventVersion: '2.2' };
+  };
+
+  it('processes an RGW record as an S3 one', async () => {
+    const key = stage('gen_ceph', 'pose-1', png);
+    expect(await invoke({ Records: [cephRecord(key)] })).toEqual({ batchItemFailures: [], processed: 1 });
+    await expectPublished('gen_ceph', 'pose-1', png);
+  });
+
+  it('the event RGW sends for a PUT it refused (412: the key existed) is a harmless no-op, before or after the upload settled', async () => {
+    const key = stage('gen_ceph', 'twice', png);
+    // The refused PUT's event arrives first: it processes the upload the key holds, the one the client sent first.
+    await invoke({ Records: [cephRecord(key)] });
+    await expectPublished('gen_ceph', 'twice', png);
+    const published = [...bucket.entries()].map(([name, object]) => [name, object.etag]);
+    // Then the upload's own event: its object is gone, nothing changes.
+    expect(await invoke({ Records: [cephRecord(key)] })).toEqual({ batchItemFailures: [], processed: 1 });
+    expect([...bucket.entries()].map(([name, object]) => [name, object.etag])).toEqual(published);
+  });
+
+  it('still skips records whose source is no S3 at all', async () => {
+    const key = stage('gen_ceph', 'other', png);
+    const { Records } = s3Event(key);
+    expect(await invoke({ Records: [{ ...Records[0], eventSource: 'aws:sns' }] })).toEqual({ batchItemFailures: [], processed: 0 });
+    expectNothingPublished('gen_ceph', 'other');
+  });
+});
+
 describe('thumbnail handler: S3 events in SQS', () => {
   it('processes every message and reports only the failed messageIds', async () => {
     const good = stage('gen_1', 'good', png);

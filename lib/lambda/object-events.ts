@@ -4,7 +4,8 @@ import { parseJson } from '../json.ts';
 /**
  * Every object-created event the thumbnail handler accepts, normalised into one list of staging keys.
  *
- * - S3 event notifications delivered to Lambda directly (`Records[].eventSource === 'aws:s3'`);
+ * - S3 event notifications delivered to Lambda directly (`Records[].eventSource === 'aws:s3'`), and those of
+ *   other S3 implementations in the same shape (Ceph RGW says `ceph:s3`, with `awsRegion: ""`);
  * - the same wrapped in SQS messages (`Records[].eventSource === 'aws:sqs'`, body = S3 event JSON);
  * - R2 event notification messages: one, an array, or a Cloudflare Queues batch `{messages: [{id, body}]}`;
  * - local mode's events `{source: 'pose-storage.local', keys: [...]}`.
@@ -39,7 +40,7 @@ export interface LocalObjectCreatedEvent {
 const objectSize = z.optional(z.number().check(z.int(), z.nonnegative()));
 
 const s3Record = z.object({
-  eventSource: z.literal('aws:s3'),
+  eventSource: z.string().check(z.regex(/^[a-z0-9-]+:s3$/, 'an S3 event source')),
   eventName: z.string(),
   s3: z.object({ object: z.object({ key: z.string(), size: objectSize }) }),
 });

@@ -8,7 +8,8 @@
 import type { Context } from 'aws-lambda';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { newStagingKey, thumbnailKey, type PoseRef } from '../lib/layout.ts';
+import { newStagingKey, type PoseRef } from '../lib/layout.ts';
+import { thumbnailKey } from '../lib/pose-files.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { startFlakyProxy, type FlakyProxy } from '../test/support/flaky-proxy.ts';

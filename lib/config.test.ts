@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, parseConfig } from './config.ts';
+import { REFERENCE_FILES } from './pose-files.ts';
 import { ConfigError } from './errors.ts';
 
 type Env = Record<string, string | undefined>;
@@ -46,6 +47,7 @@ describe('parseConfig defaults', () => {
       maxInputPixels: 50_000_000,
       cacheMaxAgeSeconds: 300,
       keepImageMetadata: false,
+      poseFiles: REFERENCE_FILES,
       // Without API_TOKEN, no other site's page gets a CORS grant.
       allowedOrigins: [],
       webhook: undefined,
@@ -88,6 +90,7 @@ describe('parseConfig defaults', () => {
       maxInputPixels: 1_000_000,
       cacheMaxAgeSeconds: 86400,
       keepImageMetadata: true,
+      poseFiles: REFERENCE_FILES,
       allowedOrigins: ['https://app.example.test', 'http://localhost:5173'],
       webhook: { url: 'https://hooks.example.test/pose-ready', secret: 'webhook-secret-0123456789' },
     });

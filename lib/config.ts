@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import * as z from 'zod/mini';
 import { ConfigError, describeValue, type ConfigProblem } from './errors.ts';
+import { parsePoseVariants, REFERENCE_FILES, type PoseFiles } from './pose-files.ts';
 
 /**
  * The service's configuration, parsed once from the environment (see .env.example for every variable).
@@ -50,6 +51,8 @@ export interface Config {
   cacheMaxAgeSeconds: number;
   /** Publish images with their metadata (prompts, EXIF, XMP); by default it is stripped. */
   keepImageMetadata: boolean;
+  /** What a pose publishes: the reference's image and thumbnail, and the variants of POSE_VARIANTS (pose-files.ts). */
+  poseFiles: PoseFiles;
   /**
    * CORS origins; `['*']` allows any. Without API tokens (local mode) only the server's own origins may be
    * listed: without a token, a page another site serves could otherwise delete and overwrite poses.
@@ -138,6 +141,7 @@ const schemas = {
       ),
     ),
   ),
+  POSE_VARIANTS: z.string(),
   READY_WEBHOOK_URL: httpUrl,
   WEBHOOK_SECRET: z.string().check(z.minLength(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters`)),
 } as const;
@@ -270,6 +274,8 @@ export function parseConfig(env: Env = process.env): Config {
   if (publishedMaxBytes < uploadMaxBytes) {
     reader.problem('PUBLISHED_MAX_BYTES', `must be at least UPLOAD_MAX_BYTES (${uploadMaxBytes}): a PNG upload is published as its own bytes`);
   }
+  const variants = parsePoseVariants(reader.read('POSE_VARIANTS') ?? '');
+  if ('problems' in variants) for (const problem of variants.problems) reader.problem('POSE_VARIANTS', `has ${problem}`);
   const webhookUrl = reader.read('READY_WEBHOOK_URL');
   const webhookSecret = webhookUrl === undefined ? undefined : reader.required('WEBHOOK_SECRET', 'when READY_WEBHOOK_URL is set');
   const config: Config = {
@@ -286,6 +292,7 @@ export function parseConfig(env: Env = process.env): Config {
     maxInputPixels: reader.read('MAX_INPUT_PIXELS') ?? DEFAULTS.MAX_INPUT_PIXELS,
     cacheMaxAgeSeconds: reader.read('CACHE_MAX_AGE_SECONDS') ?? DEFAULTS.CACHE_MAX_AGE_SECONDS,
     keepImageMetadata: reader.read('KEEP_IMAGE_METADATA') ?? DEFAULTS.KEEP_IMAGE_METADATA,
+    poseFiles: 'files' in variants ? variants.files : REFERENCE_FILES,
     allowedOrigins: readAllowedOrigins(reader, storageMode, apiTokens, port, publicBaseUrl),
     webhook: webhookUrl && webhookSecret ? { url: webhookUrl, secret: webhookSecret } : undefined,
   };

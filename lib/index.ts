@@ -26,7 +26,8 @@ export const poseStorageService = {
 
 export { parseConfig, getConfig, type Config, type StorageMode } from './config.ts';
 export * from './errors.ts';
-export { imageKey, thumbnailKey, ID_PATTERN, POSE_ID_PATTERN, type PoseRef } from './layout.ts';
+export { ID_PATTERN, POSE_ID_PATTERN, type PoseRef } from './layout.ts';
+export { fileKey, imageKey, thumbnailKey, type PoseFile, type PoseFiles } from './pose-files.ts';
 export { createLogger, type Logger, type LogSink } from './logger.ts';
 export { createServices, getServices, type Services, type ServiceOptions } from './services.ts';
 export { PoseStorage, type DeleteResult, type PoseUrls, type SavedFile, type SavePoseParams } from './pose-storage.ts';

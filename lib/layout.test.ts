@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidIdError } from './errors.ts';
-import { imageKey, issuedAt, newStagingKey, parsePoseRef, parseStagingKey, poseOfKey, thumbnailKey } from './layout.ts';
+import { issuedAt, newStagingKey, parsePoseRef, parseStagingKey } from './layout.ts';
+import { imageKey, poseOfKey, thumbnailKey } from './pose-files.ts';
 
 describe('layout', () => {
   it('builds the reference keys', () => {
@@ -43,11 +44,11 @@ describe('layout', () => {
 
   it('finds the pose of every key of a generation\'s areas, and of nothing else', () => {
     const pose = { generationId: 'g', poseId: 'p' };
-    for (const key of ['poses/g/p.png', 'poses/g/p_thumb.png', 'staging/g/p/0b0c0d0e-0000-4000-8000-000000000000', 'records/g/p.json', 'locks/g/p.json', 'backups/g/p.png']) {
+    for (const key of ['poses/g/p.png', 'poses/g/p_thumb.png', 'poses/g/p_thumb.webp', 'staging/g/p/0b0c0d0e-0000-4000-8000-000000000000', 'records/g/p.json', 'locks/g/p.json', 'backups/g/p.png', 'backups/g/p_thumb.png', 'backups/g/p_preview.avif']) {
       expect(poseOfKey(key), key).toEqual(pose);
     }
     expect(poseOfKey('poses/g/a_thumb_x.png')).toEqual({ generationId: 'g', poseId: 'a_thumb_x' });
-    for (const key of ['poses/g/custom/a.png', 'poses/g/p.json', 'records/g/p.png', 'staging/g/p', 'backups/g/p_thumb.png', 'other/g/p.png', 'poses/../p.png']) {
+    for (const key of ['poses/g/custom/a.png', 'poses/g/p.json', 'records/g/p.png', 'staging/g/p', 'backups/g/p.json', 'other/g/p.png', 'poses/../p.png', 'poses/g/p.webp', 'poses/g/p_Thumb.webp']) {
       expect(poseOfKey(key), key).toBeUndefined();
     }
   });

@@ -3,14 +3,14 @@ import { InvalidIdError } from './errors.ts';
 
 /**
  * The storage layout (as in the reference) and the ids it is built from. Every key the service reads or
- * writes comes from here, so no caller ever builds a path from raw input.
+ * writes comes from here or from the table of a pose's files (pose-files.ts), so no caller ever builds a path
+ * from raw input.
  *
- *   poses/{generationId}/{poseId}.png          published image (public)
- *   poses/{generationId}/{poseId}_thumb.png    published 400x400 thumbnail (public)
+ *   poses/{generationId}/{file}                a pose's published files (public; pose-files.ts names them)
  *   staging/{generationId}/{poseId}/{uuid}     client uploads awaiting validation (private)
- *   records/{generationId}/{poseId}.json       the pose's state: ready (which upload, size) or rejected (why)
+ *   records/{generationId}/{poseId}.json       the pose's state: ready (which upload, its files) or rejected (why)
  *   locks/{generationId}/{poseId}.json         held while the pose's files change (private, short-lived)
- *   backups/{generationId}/{poseId}.png        the previous image while a newer one replaces it (private)
+ *   backups/{generationId}/{file}              a previous file while a newer publication replaces it (private)
  *
  * Everything but poses/ is private: the public URL space is poses/ only.
  */
@@ -49,20 +49,9 @@ export function parsePoseRef(input: { generationId: unknown; poseId: unknown }):
   throw new InvalidIdError('poseId', input.poseId, POSE_ID_RULE);
 }
 
-export const imageKey = ({ generationId, poseId }: PoseRef): string =>
-  `${PUBLIC_PREFIX}${generationId}/${poseId}.png`;
-
-export const thumbnailKey = ({ generationId, poseId }: PoseRef): string =>
-  `${PUBLIC_PREFIX}${generationId}/${poseId}_thumb.png`;
-
 export const recordKey = ({ generationId, poseId }: PoseRef): string => `${RECORDS_PREFIX}${generationId}/${poseId}.json`;
 
 export const lockKey = ({ generationId, poseId }: PoseRef): string => `${LOCKS_PREFIX}${generationId}/${poseId}.json`;
-
-export const backupKey = ({ generationId, poseId }: PoseRef): string => `${BACKUPS_PREFIX}${generationId}/${poseId}.png`;
-
-/** Every fixed key of a pose (its staged uploads aside). */
-export const poseKeys = (pose: PoseRef): string[] => [thumbnailKey(pose), imageKey(pose), recordKey(pose), backupKey(pose)];
 
 /** Prefix of every staging object of one pose. */
 export const stagingPrefix = ({ generationId, poseId }: PoseRef): string =>
@@ -90,28 +79,6 @@ export function issuedAt(stagingKey: string): Date | undefined {
 
 /** The prefixes that hold anything of a generation, public or private. */
 export const generationPrefixes = (generationId: string): string[] => AREAS.map((area) => `${area}${generationId}/`);
-
-/**
- * The pose a key of a generation's areas belongs to: `poses/g/p.png`, `poses/g/p_thumb.png`,
- * `staging/g/p/...`, `records/g/p.json`, `locks/g/p.json`, `backups/g/p.png`. Undefined for other files
- * (custom files saved under poses/ with saveFile).
- */
-export function poseOfKey(key: string): PoseRef | undefined {
-  for (const pattern of POSE_FILES) {
-    const match = pattern.exec(key);
-    if (match && POSE_ID_PATTERN.test(match[2]!)) return { generationId: match[1]!, poseId: match[2]! };
-  }
-  return undefined;
-}
-
-const ID = '[A-Za-z0-9_-]{1,128}';
-const POSE_FILES = [
-  // The pose id is matched lazily, so `p_thumb.png` is pose p's thumbnail, not a pose "p_thumb".
-  new RegExp(`^poses/(${ID})/(${ID}?)(?:_thumb)?\\.png$`),
-  new RegExp(`^staging/(${ID})/(${ID})/[^/]+$`),
-  new RegExp(`^(?:records|locks)/(${ID})/(${ID})\\.json$`),
-  new RegExp(`^backups/(${ID})/(${ID})\\.png$`),
-];
 
 const STAGING_KEY = /^staging\/([A-Za-z0-9_-]{1,128})\/([A-Za-z0-9_-]{1,128})\/([0-9a-f-]{36})$/;
 

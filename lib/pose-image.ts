@@ -2,6 +2,7 @@ import type { PngOptions, Sharp } from 'sharp';
 import { asSentence, formatCount, InvalidImageError } from './errors.ts';
 import { sniffFormat, type ImageFormat } from './image-format.ts';
 import { filterPngChunks, type FilteredPng } from './png-chunks.ts';
+import type { PoseFile, VariantFormat } from './pose-files.ts';
 
 /**
  * Validation and rendering of a pose image: what the thumbnail handler and savePoseWithThumbnail both run.
@@ -78,7 +79,28 @@ export interface RenderedPose {
   imageIsInput: boolean;
   /** The 400x400 PNG thumbnail; it never carries metadata. */
   thumbnail: Buffer;
+  /** The configured variants (POSE_VARIANTS), by role; none carries metadata. */
+  variants: Readonly<Record<string, Buffer>>;
 }
+
+/** The bytes of one of a rendered pose's files. */
+export function bodyOf(rendered: RenderedPose, file: PoseFile): Buffer {
+  if (file.rendering.kind === 'image') return rendered.image;
+  if (file.rendering.kind === 'thumbnail') return rendered.thumbnail;
+  const body = rendered.variants[file.role];
+  if (!body) throw new Error(`no ${file.role} was rendered`); // a caller's bug: render and publish take one table
+  return body;
+}
+
+/**
+ * The encoders of the variants: the fastest settings that stay visually equal to the PNG thumbnail (BENCHMARKS.md,
+ * variants).
+ */
+export const VARIANT_ENCODERS: Readonly<Record<VariantFormat, (image: Sharp) => Sharp>> = {
+  webp: (image) => image.webp({ quality: 80, effort: 2 }),
+  avif: (image) => image.avif({ quality: 50, effort: 2 }),
+  jpg: (image) => image.jpeg({ quality: 82, mozjpeg: true }),
+};
 
 export interface RenderOptions {
   maxInputPixels: number;
@@ -92,6 +114,8 @@ export interface RenderOptions {
    * (a noisy 15 MB JPEG of 50 MP becomes a PNG of ~140 MB): larger is rejected `too_large`. Default: no limit.
    */
   maxImageBytes?: number;
+  /** The variants to render besides the image and the thumbnail (POSE_VARIANTS); default none. */
+  variants?: readonly PoseFile[];
 }
 
 /**
@@ -100,17 +124,51 @@ export interface RenderOptions {
  */
 export async function renderPose(bytes: Uint8Array, options: RenderOptions): Promise<RenderedPose> {
   return decoding(bytes, options, async ({ format, input, width, height, published }) => {
-    // A PNG's full decode is the thumbnail's (PNG has no shrink-on-load); a JPEG's or WebP's is the conversion's.
-    const [image, thumbnail] = await Promise.all([
-      published?.png ?? converted(input(), options.keepMetadata ?? false),
-      thumbnailOf(input(), width, height),
-    ]);
+    const { variants = [], keepMetadata = false } = options;
+    let image: Buffer;
+    let thumbnail: Buffer;
+    let rendered: Record<string, Buffer> = {};
+    if (variants.length === 0) {
+      // A PNG's full decode is the thumbnail's (PNG has no shrink-on-load); a JPEG's or WebP's is the conversion's.
+      [image, thumbnail] = await Promise.all([published?.png ?? converted(input(), keepMetadata), thumbnailOf(input(), width, height)]);
+    } else {
+      // Every file from one decode: the upright pixels, once, then each output from them (a second decode of a
+      // 50 MP image per variant would cost what the whole publication does).
+      const { default: sharp } = await loadSharp();
+      const { data, info } = await input().autoOrient().raw().toBuffer({ resolveWithObject: true });
+      const pixels = () => sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+      const outputs = await Promise.all([
+        published?.png ?? (keepMetadata ? converted(input(), true) : pixels().png(IMAGE_PNG).toBuffer()),
+        thumbnailOf(pixels(), width, height),
+        ...variants.map((file) => variantOf(pixels(), width, height, file)),
+      ]);
+      [image, thumbnail] = [outputs[0]!, outputs[1]!];
+      rendered = Object.fromEntries(variants.map((file, i) => [file.role, outputs[i + 2]!]));
+    }
     const { maxImageBytes = Number.POSITIVE_INFINITY } = options;
     if (image.length > maxImageBytes) {
       throw new InvalidImageError('too_large', `As a PNG the image would be ${formatCount(image.length)} bytes, more than the ${formatCount(maxImageBytes)} allowed (PUBLISHED_MAX_BYTES).`);
     }
-    return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail };
+    return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail, variants: rendered };
   });
+}
+
+/**
+ * A variant, from upright pixels: a box filled (cover; past 8:1 against the box, its centred region first, as the
+ * thumbnail does), or a width with the aspect ratio kept and never upscaled. No metadata.
+ */
+function variantOf(image: Sharp, width: number, height: number, file: PoseFile): Promise<Buffer> {
+  const { rendering } = file;
+  if (rendering.kind !== 'variant') throw new Error(`${file.role} is no variant`);
+  const encode = VARIANT_ENCODERS[rendering.format];
+  if (rendering.height === undefined) return encode(image.resize(rendering.width, undefined, { withoutEnlargement: true })).toBuffer();
+  const box = rendering.width / rendering.height;
+  const [regionWidth, regionHeight] = [Math.min(width, Math.round(height * box)), Math.min(height, Math.round(width / box))];
+  const extreme = Math.max(width / regionWidth, height / regionHeight) > CROP_FIRST_ASPECT_RATIO;
+  const region = extreme
+    ? image.extract({ left: Math.floor((width - regionWidth) / 2), top: Math.floor((height - regionHeight) / 2), width: regionWidth, height: regionHeight })
+    : image;
+  return encode(region.resize(rendering.width, rendering.height, { fit: 'cover' })).toBuffer();
 }
 
 /** The upright full-size PNG; with `keepMetadata`, its EXIF (orientation reset to upright) and XMP, in sRGB. */

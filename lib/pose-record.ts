@@ -20,6 +20,10 @@ const uploadRefSchema = z.object({
 
 export type UploadRef = z.infer<typeof uploadRefSchema>;
 
+const placeholderSchema = z.object({ thumbHash: z.string().check(z.maxLength(64)), dominantColor: z.string().check(z.regex(/^#[0-9a-f]{6}$/)) });
+
+export type Placeholder = z.infer<typeof placeholderSchema>;
+
 const poseRecordSchema = z.discriminatedUnion('status', [
   z.object({
     status: z.literal('ready'),
@@ -34,6 +38,8 @@ const poseRecordSchema = z.discriminatedUnion('status', [
      * together, told by what they are. Records written before it have none.
      */
     files: z.optional(z.record(z.string(), z.string())),
+    /** POSE_VARIANTS `placeholder`: a ThumbHash (base64) and the dominant colour (#rrggbb), from the thumbnail. */
+    placeholder: z.optional(placeholderSchema),
   }),
   z.object({
     status: z.literal('rejected'),

@@ -2,27 +2,13 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Config, StorageMode } from './config.ts';
 import { asStorageError, InvalidIdError, InvalidImageError, PoseStorageError, PreconditionFailedError } from './errors.ts';
-import {
-  AREAS,
-  backupKey,
-  generationPrefixes,
-  imageKey,
-  parseId,
-  parsePoseRef,
-  PUBLIC_PREFIX,
-  poseKeys,
-  poseOfKey,
-  publicUrl,
-  publishedCacheControl,
-  stagingPrefix,
-  thumbnailKey,
-  type PoseRef,
-} from './layout.ts';
+import { AREAS, generationPrefixes, parseId, parsePoseRef, PUBLIC_PREFIX, publicUrl, publishedCacheControl, stagingPrefix, type PoseRef } from './layout.ts';
+import { backupKey, fileKey, IMAGE_FILE, keyOfRole, poseKeys, poseOfKey, THUMBNAIL_FILE, type PoseFile, type PoseFiles } from './pose-files.ts';
 import { LOCK_WAIT_MS, UPLOAD_LOCK_WAIT_MS, type LockTiming } from './deadlines.ts';
 import type { Logger } from './logger.ts';
 import { PoseLocks, type PoseLock } from './pose-lock.ts';
 import { arrivedAfter, readRecord, writeRecord, type PoseRecord, type UploadRef } from './pose-record.ts';
-import { renderPose, type RenderedPose } from './pose-image.ts';
+import { bodyOf, renderPose, type RenderedPose } from './pose-image.ts';
 import { forEachConcurrent } from './operations/concurrency.ts';
 import { fileSystemError, makeDirectory } from './storage/directory-store.ts';
 import type { ObjectInfo, ObjectStore } from './storage/object-store.ts';
@@ -49,6 +35,8 @@ export interface PoseUrls {
   thumbnailUrl: string;
   /** Same as imageUrl (the reference keeps both names). */
   originalImageUrl: string;
+  /** The configured variants' URLs by role (POSE_VARIANTS), when there are any. */
+  variants?: Record<string, string>;
 }
 
 /** What a delete did. Deletes never throw: a failure is logged as a warning and returned. */
@@ -93,7 +81,9 @@ export class PoseStorage {
   readonly logger: Logger;
   readonly locks: PoseLocks;
   readonly #publicBaseUrl: string;
-  readonly #published: { contentType: string; cacheControl: string };
+  readonly #cacheControl: string;
+  /** What a pose publishes (pose-files.ts). */
+  readonly files: PoseFiles;
 
   constructor({ config, store, logger, lockTiming }: PoseStorageDeps, publicBaseUrl: string) {
     this.config = config;
@@ -101,7 +91,8 @@ export class PoseStorage {
     this.logger = logger;
     this.locks = new PoseLocks(store, logger, lockTiming && { timing: lockTiming });
     this.#publicBaseUrl = publicBaseUrl;
-    this.#published = { contentType: PNG, cacheControl: publishedCacheControl(config.cacheMaxAgeSeconds) };
+    this.#cacheControl = publishedCacheControl(config.cacheMaxAgeSeconds);
+    this.files = config.poseFiles;
   }
 
   getStorageMode(): StorageMode {
@@ -141,9 +132,9 @@ export class PoseStorage {
       await this.locks.withLock(pose, 'save', { waitMs: LOCK_WAIT_MS }, async (lock) => {
         const [staged, record] = await Promise.all([collect(lock.store, stagingPrefix(pose)), readRecord(lock.store, pose, this.logger)]);
         await this.#publish(lock, rendered, upload, record);
-        return { result: undefined, remove: [...staged.map((object) => object.key), backupKey(pose)] };
+        return { result: undefined, remove: [...staged.map((object) => object.key), ...this.#backupKeys(pose)] };
       });
-      this.#logSaved([imageKey(pose), thumbnailKey(pose)], pose);
+      this.#logSaved(this.#fileKeys(pose), pose);
       return this.urlsOf(pose);
     } catch (error) {
       const failure = asStorageError(error);
@@ -159,7 +150,7 @@ export class PoseStorage {
   /** Validates and renders an image (throws InvalidImageError with the rejection reason). */
   render(bytes: Uint8Array): Promise<RenderedPose> {
     const { maxInputPixels, keepImageMetadata: keepMetadata, publishedMaxBytes: maxImageBytes } = this.config;
-    return renderPose(bytes, { maxInputPixels, keepMetadata, maxImageBytes });
+    return renderPose(bytes, { maxInputPixels, keepMetadata, maxImageBytes, variants: this.files.variants });
   }
 
   /**
@@ -194,22 +185,23 @@ export class PoseStorage {
         lock.assertHeld();
         await writeRecord(lock.store, pose, rejected);
         this.logger.warn(`[Storage] Rejected upload: ${verdict.message}`, { ...pose, reason: verdict.reason });
-        return { result: { outcome: 'rejected', record: rejected }, remove: [...settled, imageKey(pose), thumbnailKey(pose), backupKey(pose)] };
+        return { result: { outcome: 'rejected', record: rejected }, remove: [...settled, ...this.#fileKeys(pose), ...this.#backupKeys(pose)] };
       }
       const ready = await this.#publish(lock, verdict, upload, record, verdict.imageIsInput);
-      this.#logSaved([imageKey(pose), thumbnailKey(pose)], pose);
-      return { result: { outcome: 'ready', record: ready }, remove: [...settled, backupKey(pose)] };
+      this.#logSaved(this.#fileKeys(pose), pose);
+      return { result: { outcome: 'ready', record: ready }, remove: [...settled, ...this.#backupKeys(pose)] };
     });
   }
 
   /**
-   * Writes the image, then the thumbnail, then the record, under the lock (through its store: every request
-   * ends by the lock's deadline). The image is copied inside the store from the upload when `copyUpload` (it
-   * is the upload itself: no byte sent again), on the condition that the upload is still the version validated.
-   * If the pose was published, its image is first kept aside, so that a failed thumbnail write puts it back: a
-   * failed write never destroys what was published, and never leaves an image with another upload's thumbnail.
-   * The record names the version of each file written, so that which files belong together is known from what
-   * they are (verify).
+   * Writes every file of the table in its order (the image, the variants, the thumbnail last), then the record,
+   * under the lock (through its store: every request ends by the lock's deadline). The image is copied inside the
+   * store from the upload when `copyUpload` (it is the upload itself: no byte sent again), on the condition that
+   * the upload is still the version validated. If the pose was published, each of its files but the last is
+   * first kept aside, so that a failure part-way puts them all back: a failed write never destroys what was
+   * published, and never leaves a file with another upload's files. Once the last file is written the pose is
+   * whole (the newer one), and only its record may be behind. The record names the version of each file, so
+   * that which files belong together is known from what they are (verify).
    */
   async #publish(
     lock: PoseLock,
@@ -219,29 +211,36 @@ export class PoseStorage {
     copyUpload = false,
   ): Promise<Extract<PoseRecord, { status: 'ready' }>> {
     const { pose, store } = lock;
-    const [image, thumbnail, backup] = [imageKey(pose), thumbnailKey(pose), backupKey(pose)];
-    let keptAside = false;
+    const files = this.files.all;
+    const keptAside = new Set<string>();
     if (previous?.status === 'ready') {
-      lock.assertHeld();
-      keptAside = await store.copy(image, backup, { contentType: PNG }).then(
-        () => true,
-        (error: unknown) => {
-          if (error instanceof PreconditionFailedError) return false; // no image to keep
-          throw error;
-        },
-      );
+      for (const file of files.slice(0, -1)) {
+        lock.assertHeld();
+        const kept = await store.copy(fileKey(pose, file), backupKey(pose, file), { contentType: file.contentType }).then(
+          () => true,
+          (error: unknown) => {
+            if (error instanceof PreconditionFailedError) return false; // no such file to keep
+            throw error;
+          },
+        );
+        if (kept) keptAside.add(file.role);
+      }
     }
-    // What is written so far: nothing, the image, or both files (writes are atomic: a failed one changed nothing).
-    let written: 'nothing' | 'image' | 'both' = 'nothing';
+    // What is written so far (writes are atomic: a failed one changed nothing).
+    const written: PoseFile[] = [];
+    const versions: Record<string, string> = {};
     try {
-      lock.assertHeld();
-      const imageVersion = copyUpload
-        ? await store.copy(upload.key, image, { ...this.#published, sourceEtag: upload.etag })
-        : await store.put(image, rendered.image, this.#published);
-      written = 'image';
-      lock.assertHeld();
-      const thumbnailVersion = await store.put(thumbnail, rendered.thumbnail, this.#published);
-      written = 'both';
+      for (const file of files) {
+        const key = fileKey(pose, file);
+        const options = { contentType: file.contentType, cacheControl: this.#cacheControl };
+        lock.assertHeld();
+        const version =
+          file === IMAGE_FILE && copyUpload
+            ? await store.copy(upload.key, key, { ...options, sourceEtag: upload.etag })
+            : await store.put(key, bodyOf(rendered, file), options);
+        written.push(file);
+        versions[file.role] = version.etag;
+      }
       const record = {
         status: 'ready' as const,
         upload,
@@ -249,18 +248,23 @@ export class PoseStorage {
         height: rendered.height,
         bytes: rendered.image.length,
         publishedAt: new Date().toISOString(),
-        files: { image: imageVersion.etag, thumbnail: thumbnailVersion.etag },
+        files: versions,
       };
       lock.assertHeld();
       await writeRecord(store, pose, record);
       return record;
     } catch (error) {
-      // Both files written: the pose is whole (the newer one) and only its record is behind, which the retry
-      // writes (verify tells it from the files' versions). The image alone: put the previous one back, or
-      // remove the new one. (Past the lock's deadline the undo is aborted too: a later holder owns the pose.)
-      const undo = written !== 'image' ? Promise.resolve() : keptAside ? store.copy(backup, image, this.#published) : store.delete([image]);
-      await undo
-        .then(() => store.delete([backup]))
+      // Part-way: put back what was kept aside, remove the rest of what was written. (Past the lock's deadline
+      // the undo is aborted too: a later holder owns the pose, and verify tells the files apart by version.)
+      const undo = written.length === files.length ? [] : written;
+      await Promise.all(
+        undo.map((file) =>
+          keptAside.has(file.role)
+            ? store.copy(backupKey(pose, file), fileKey(pose, file), { contentType: file.contentType, cacheControl: this.#cacheControl })
+            : store.delete([fileKey(pose, file)]),
+        ),
+      )
+        .then(() => store.delete(this.#backupKeys(pose)))
         .catch((undoError: unknown) => {
           this.logger.error(`[Storage] Could not undo a half-written pose: ${asStorageError(undoError).message}`, { ...pose });
         });
@@ -268,9 +272,26 @@ export class PoseStorage {
     }
   }
 
+  /** The keys of the pose's files, in the table's order. */
+  #fileKeys(pose: PoseRef): string[] {
+    return this.files.all.map((file) => fileKey(pose, file));
+  }
+
+  /** Where a publication keeps the pose's files aside. */
+  #backupKeys(pose: PoseRef): string[] {
+    return this.files.all.map((file) => backupKey(pose, file));
+  }
+
   urlsOf(pose: PoseRef): PoseUrls {
-    const imageUrl = publicUrl(this.#publicBaseUrl, imageKey(pose));
-    return { imageUrl, thumbnailUrl: publicUrl(this.#publicBaseUrl, thumbnailKey(pose)), originalImageUrl: imageUrl };
+    const url = (file: PoseFile) => publicUrl(this.#publicBaseUrl, fileKey(pose, file));
+    const [imageUrl, thumbnailUrl] = [url(IMAGE_FILE), url(THUMBNAIL_FILE)];
+    const { variants } = this.files;
+    return {
+      imageUrl,
+      thumbnailUrl,
+      originalImageUrl: imageUrl,
+      ...(variants.length > 0 && { variants: Object.fromEntries(variants.map((file) => [file.role, url(file)])) }),
+    };
   }
 
   /** The pose's record (what the status answers from). */
@@ -318,7 +339,7 @@ export class PoseStorage {
       await forEachConcurrent(poses.values(), DELETE_CONCURRENCY, async ({ pose, listed }) => {
         const removed = await this.locks.withLock<number | 'kept'>(pose, 'delete', { waitMs: LOCK_WAIT_MS }, async (lock) =>
           cutoff === undefined
-            ? { result: listed.filter((key) => key !== lock.key).length, remove: [...new Set([...listed, ...poseKeys(pose)])] }
+            ? { result: listed.filter((key) => key !== lock.key).length, remove: [...new Set([...listed, ...poseKeys(pose, this.files)])] }
             : this.#removeOldPose(lock, cutoff),
         );
         if (removed === 'kept') keptPoses++;
@@ -342,12 +363,12 @@ export class PoseStorage {
     const [staged, record] = await Promise.all([collect(store, stagingPrefix(pose)), readRecord(store, pose, this.logger)]);
     // The files the record tells of (a backup never outlives its writer's lock, which we hold).
     const known = record === undefined ? 0 : record.status === 'ready' ? 3 : 1;
-    return { result: staged.length + known, remove: [...staged.map((object) => object.key), ...poseKeys(pose)] };
+    return { result: staged.length + known, remove: [...staged.map((object) => object.key), ...poseKeys(pose, this.files), ...recordedKeys(pose, record)] };
   }
 
   /** Like #removePose, but only the objects read now, and nothing (`kept`) when one was modified at `cutoff` (ms) or after. */
   async #removeOldPose({ pose, store }: PoseLock, cutoff: number): Promise<{ result: number | 'kept'; remove: string[] }> {
-    const [staged, fixed] = await Promise.all([collect(store, stagingPrefix(pose)), Promise.all(poseKeys(pose).map((key) => store.head(key)))]);
+    const [staged, fixed] = await Promise.all([collect(store, stagingPrefix(pose)), Promise.all(poseKeys(pose, this.files).map((key) => store.head(key)))]);
     const objects = [...staged, ...fixed.filter((object) => object !== undefined)];
     if (objects.some((object) => object.lastModified.getTime() >= cutoff)) return { result: 'kept', remove: [] };
     return { result: objects.length, remove: objects.map((object) => object.key) };
@@ -374,7 +395,7 @@ export class PoseStorage {
     }
     const key = `${PUBLIC_PREFIX}${relativePath}`;
     try {
-      await this.store.put(key, body, { contentType, cacheControl: this.#published.cacheControl });
+      await this.store.put(key, body, { contentType, cacheControl: this.#cacheControl });
     } catch (error) {
       const failure = asStorageError(error);
       this.logger.error(`[Storage] Failed to save file: ${failure.message}`, { code: failure.code, key });
@@ -402,6 +423,14 @@ export class PoseStorage {
       return { ok: false, error: failure };
     }
   }
+}
+
+/**
+ * The keys of the files a ready record names, configured or not any more (a variant removed from POSE_VARIANTS
+ * since): a delete removes them too.
+ */
+function recordedKeys(pose: PoseRef, record: PoseRecord | undefined): string[] {
+  return record?.status === 'ready' ? Object.keys(record.files ?? {}).flatMap((role) => keyOfRole(pose, role) ?? []) : [];
 }
 
 /** Every object under `prefix`. */

@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { formatCount, InvalidImageError, ObjectTooLargeError, PoseStorageError, type RejectionReason } from './errors.ts';
 import { ID_PATTERN, newStagingKey, POSE_ID_PATTERN, POSE_ID_RULE, parseStagingKey, stagingPrefix, type PoseRef } from './layout.ts';
 import { CONTENT_TYPES } from './image-format.ts';
-import type { PoseRecord } from './pose-record.ts';
+import type { Placeholder, PoseRecord } from './pose-record.ts';
 import type { PoseStorage, StagedUpload } from './pose-storage.ts';
 import type { WebhookNotifier } from './webhook.ts';
 
@@ -51,6 +51,10 @@ export type PoseState =
       bytes: number;
       /** Changes with every publication of the pose: `?v={version}` gets past caches of an earlier one. */
       version: string;
+      /** The configured variants' URLs by role (POSE_VARIANTS), when there are any. */
+      variants?: Record<string, string>;
+      /** What to show while the image loads (POSE_VARIANTS `placeholder`). */
+      placeholder?: Placeholder;
     }
   | { status: 'rejected'; reason: RejectionReason; message: string };
 
@@ -119,9 +123,10 @@ export class PoseUploads {
 
   #statusOf(pose: PoseRef, record: PoseRecord): PoseStatus {
     if (record.status === 'rejected') return { ...pose, status: 'rejected', reason: record.reason, message: record.message };
-    const { imageUrl, thumbnailUrl } = this.#storage.urlsOf(pose);
-    const { width, height, bytes } = record;
-    return { ...pose, status: 'ready', imageUrl, thumbnailUrl, width, height, bytes, version: Date.parse(record.publishedAt).toString(36) };
+    const { imageUrl, thumbnailUrl, variants } = this.#storage.urlsOf(pose);
+    const { width, height, bytes, placeholder } = record;
+    const version = Date.parse(record.publishedAt).toString(36);
+    return { ...pose, status: 'ready', imageUrl, thumbnailUrl, width, height, bytes, version, ...(variants && { variants }), ...(placeholder && { placeholder }) };
   }
 
   /**

@@ -16,7 +16,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { parseConfig } from '../lib/config.ts';
 import type { LockTiming } from '../lib/deadlines.ts';
 import { PoseBusyError } from '../lib/errors.ts';
-import { imageKey, newStagingKey, recordKey, stagingPrefix, thumbnailKey, type PoseRef } from '../lib/layout.ts';
+import { newStagingKey, recordKey, stagingPrefix, type PoseRef } from '../lib/layout.ts';
+import { imageKey, thumbnailKey } from '../lib/pose-files.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices, type Services } from '../lib/services.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';

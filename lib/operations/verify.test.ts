@@ -11,7 +11,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
 import { wrapStore } from '../../test/support/wrap-store.ts';
 import { parseConfig } from '../config.ts';
-import { backupKey, imageKey, lockKey, newStagingKey, recordKey, thumbnailKey, type PoseRef } from '../layout.ts';
+import { lockKey, newStagingKey, recordKey, type PoseRef } from '../layout.ts';
+import { backupKey, imageKey, thumbnailKey } from '../pose-files.ts';
 import { createLogger } from '../logger.ts';
 import { createServices, type Services } from '../services.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';

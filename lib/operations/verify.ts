@@ -28,21 +28,8 @@
  */
 import type { Logger } from '../logger.ts';
 import { sniffFormat } from '../image-format.ts';
-import {
-  AREAS,
-  backupKey,
-  ID_PATTERN,
-  imageKey,
-  issuedAt,
-  lockKey,
-  parseStagingKey,
-  poseOfKey,
-  publishedCacheControl,
-  recordKey,
-  stagingPrefix,
-  thumbnailKey,
-  type PoseRef,
-} from '../layout.ts';
+import { AREAS, ID_PATTERN, issuedAt, lockKey, parseStagingKey, publishedCacheControl, recordKey, stagingPrefix, type PoseRef } from '../layout.ts';
+import { backupKey, imageKey, poseOfKey, thumbnailKey } from '../pose-files.ts';
 import { LOCK_WAIT_MS } from '../deadlines.ts';
 import type { PoseLock } from '../pose-lock.ts';
 import { readRecordState, writeRecord, type RecordState, type UploadRef } from '../pose-record.ts';

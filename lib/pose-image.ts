@@ -3,6 +3,7 @@ import { asSentence, formatCount, InvalidImageError } from './errors.ts';
 import { sniffFormat, type ImageFormat } from './image-format.ts';
 import { filterPngChunks, type FilteredPng } from './png-chunks.ts';
 import type { PoseFile, VariantFormat } from './pose-files.ts';
+import type { Placeholder } from './pose-record.ts';
 
 /**
  * Validation and rendering of a pose image: what the thumbnail handler and savePoseWithThumbnail both run.
@@ -81,6 +82,8 @@ export interface RenderedPose {
   thumbnail: Buffer;
   /** The configured variants (POSE_VARIANTS), by role; none carries metadata. */
   variants: Readonly<Record<string, Buffer>>;
+  /** POSE_VARIANTS `placeholder`: what a page shows while the image loads, from the thumbnail. */
+  placeholder?: Placeholder;
 }
 
 /** The bytes of one of a rendered pose's files. */

@@ -1,14 +1,18 @@
 /**
  * `pose-storage verify [--repair]`: checks every pose against the layout's invariants (RELIABILITY.md): a pose
- * is absent, pending (an upload is staged), rejected, or whole (a decodable PNG image, its 400x400 thumbnail,
- * and a ready record that describes that image).
+ * is absent, pending (an upload is staged), rejected, or whole (a decodable PNG image, every file of the table
+ * made from it: its 400x400 thumbnail and the configured variants, and a ready record that names them all).
+ *
+ * Three parts: the scan (verify-scan.ts: the areas listed and merged by generation), the inspection of each pose
+ * (verify-inspect.ts: a pure function of what was read of it), and the repair (verify-repair.ts, under its lock).
  *
  * What it finds, pose by pose:
  * - staged uploads never processed (older than the upload URL's lifetime plus an hour: their event was lost);
  * - locks left by a writer that died (expired), and previous images kept aside by a publication that died
  *   (leftover backups);
- * - images that are no decodable PNG (truncated, garbage, an HTML page), missing or broken thumbnails, a
- *   thumbnail or a ready record whose image is missing, a ready record whose size disagrees with the image;
+ * - images that are no decodable PNG (truncated, garbage, an HTML page), missing or broken thumbnails and
+ *   variants, files of variants no longer configured, files or a ready record whose image is missing, a ready
+ *   record whose size disagrees with the image or whose files are other versions than those it names;
  * - published files with no record (written by a version before records), unreadable records, ready records
  *   of poses that have no file left, and published files of a rejected pose.
  * Rejection records are notices (a refused upload is a state, not a problem); so are poses locked by a writer at
@@ -27,50 +31,28 @@
  * whatever the image's size). A first listing counts the poses and image bytes for the progress.
  */
 import type { Logger } from '../logger.ts';
-import { sniffFormat } from '../image-format.ts';
-import { AREAS, ID_PATTERN, issuedAt, lockKey, parseStagingKey, publishedCacheControl, recordKey, stagingPrefix, type PoseRef } from '../layout.ts';
-import { backupKey, imageKey, poseOfKey, thumbnailKey } from '../pose-files.ts';
 import { LOCK_WAIT_MS } from '../deadlines.ts';
-import type { PoseLock } from '../pose-lock.ts';
-import { readRecordState, writeRecord, type RecordState, type UploadRef } from '../pose-record.ts';
-import { loadSharp, THUMBNAIL_SIZE } from '../pose-image.ts';
+import { sniffFormat } from '../image-format.ts';
+import { parseStagingKey, publishedCacheControl, type PoseRef } from '../layout.ts';
+import { THUMBNAIL_FILE } from '../pose-files.ts';
+import { loadSharp } from '../pose-image.ts';
+import { readRecordState, type RecordState } from '../pose-record.ts';
 import type { PoseStorage } from '../pose-storage.ts';
 import type { PoseUploads } from '../pose-uploads.ts';
-import type { ObjectInfo, ObjectStore, Written } from '../storage/object-store.ts';
+import type { ObjectInfo, ObjectStore } from '../storage/object-store.ts';
 import { forEachConcurrent } from './concurrency.ts';
 import type { Progress } from './progress.ts';
+import { fileVerdict, FINDING_KINDS, inspect, type FileFormat, type FindingKind, type ImageCheck, type PoseFacts, type Problem } from './verify-inspect.ts';
+import { makeWhole } from './verify-repair.ts';
+import { generationsOf, lookUp, type PoseObjects } from './verify-scan.ts';
 
-export const PROBLEM_KINDS = [
-  'unprocessed_upload',
-  'expired_lock',
-  'leftover_backup',
-  'broken_image',
-  'missing_image',
-  'missing_thumbnail',
-  'broken_thumbnail',
-  'record_mismatch',
-  'unrecorded_pose',
-  'unreadable_record',
-  'dangling_record',
-  'rejected_with_files',
-] as const;
-export const NOTICE_KINDS = ['rejection_record', 'busy_pose'] as const;
-export type FindingKind = (typeof PROBLEM_KINDS)[number] | (typeof NOTICE_KINDS)[number];
-export const FINDING_KINDS: readonly FindingKind[] = [...PROBLEM_KINDS, ...NOTICE_KINDS];
+export { FINDING_KINDS, NOTICE_KINDS, PROBLEM_KINDS, type FindingKind, type ImageCheck } from './verify-inspect.ts';
 
 /** A kind for people: `broken_image` -> `broken image`. */
 export const findingLabel = (kind: FindingKind): string => kind.replaceAll('_', ' ');
 
-export interface Finding {
-  kind: FindingKind;
-  /** The object at fault: the image, thumbnail, record, lock, backup or staged upload. */
-  key: string;
-  detail: string;
-  /** False for notices: they never make verify fail. */
-  problem: boolean;
+export interface Finding extends Problem {
   repaired: boolean;
-  /** Why no repair can fix it, and what to do instead. */
-  cannotRepair?: string;
   /** Why a repair that was tried failed. */
   repairError?: string;
 }
@@ -103,16 +85,14 @@ export interface VerifyResult {
   unrepaired: number;
 }
 
-
-/** Decoded images and thumbnails are reduced to this while they stream: a full decode in little memory. */
+/** Decoded files are reduced to this while they stream: a full decode in little memory. */
 const DECODE_PREVIEW = 64;
-
 
 function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 120);
 }
 
-/** What bytes that are no PNG, JPEG or WebP look like, for people. */
+/** What bytes that are no image look like, for people. */
 function describeNonImage(body: Uint8Array): string {
   const head = Buffer.from(body.subarray(0, 256)).toString('latin1').trimStart().toLowerCase();
   if (body.length === 0) return 'an empty file, not an image';
@@ -121,14 +101,20 @@ function describeNonImage(body: Uint8Array): string {
   return `not an image (${body.length} bytes of something else)`;
 }
 
-export type ImageCheck = { ok: true; format: 'png' | 'jpeg' | 'webp'; width: number; height: number } | { ok: false; problem: string };
+/** PNG, JPEG and WebP by their magic bytes, and AVIF (an ISO BMFF file of brand avif), which a variant may be. */
+function formatOf(body: Uint8Array): FileFormat | undefined {
+  const known = sniffFormat(body);
+  if (known) return known;
+  const box = Buffer.from(body.subarray(4, 12)).toString('latin1');
+  return box === 'ftypavif' || box === 'ftypavis' ? 'avif' : undefined;
+}
 
 /**
  * Decodes an image in full, as validation does (magic bytes, at most `maxInputPixels`, fail on any error),
  * reducing it as it streams. Its upright size when it decodes, else why not.
  */
 export async function checkImage(body: Uint8Array, maxInputPixels: number): Promise<ImageCheck> {
-  const format = sniffFormat(body);
+  const format = formatOf(body);
   if (!format) return { ok: false, problem: describeNonImage(body) };
   const { default: sharp } = await loadSharp();
   const input = () => sharp(body, { failOn: 'error', limitInputPixels: maxInputPixels });
@@ -142,105 +128,20 @@ export async function checkImage(body: Uint8Array, maxInputPixels: number): Prom
   }
 }
 
-/** Why a decoded thumbnail is not a valid one (a 400x400 PNG), or undefined when it is one. */
-function thumbnailVerdict(checked: ImageCheck): string | undefined {
-  if (!checked.ok) return checked.problem;
-  if (checked.format !== 'png') return `a ${checked.format.toUpperCase()}, not a PNG`;
-  if (checked.width !== THUMBNAIL_SIZE || checked.height !== THUMBNAIL_SIZE) {
-    return `${checked.width}x${checked.height}, not ${THUMBNAIL_SIZE}x${THUMBNAIL_SIZE}`;
-  }
-  return undefined;
-}
-
 /** Why `body` is not a valid thumbnail (a decodable 400x400 PNG), or undefined when it is one. */
 export async function thumbnailProblem(body: Uint8Array, maxInputPixels: number): Promise<string | undefined> {
-  return thumbnailVerdict(await checkImage(body, maxInputPixels));
-}
-
-/** The objects of one pose, as listed (or looked up again under its lock). */
-interface PoseObjects {
-  image?: ObjectInfo | undefined;
-  thumbnail?: ObjectInfo | undefined;
-  record?: ObjectInfo | undefined;
-  lock?: ObjectInfo | undefined;
-  backup?: ObjectInfo | undefined;
-  staged: ObjectInfo[];
-}
-
-interface Generation {
-  generationId: string;
-  poses: Map<string, { pose: PoseRef; objects: PoseObjects }>;
-}
-
-const generationOf = (key: string): string => key.split('/')[1] ?? '';
-
-/** One area's objects, a generation at a time (a generation's keys are contiguous in key order). */
-async function* groupsOf(listing: AsyncIterable<ObjectInfo>): AsyncGenerator<{ generationId: string; objects: ObjectInfo[] }> {
-  let current: { generationId: string; objects: ObjectInfo[] } | undefined;
-  for await (const object of listing) {
-    const generationId = generationOf(object.key);
-    if (!ID_PATTERN.test(generationId)) continue;
-    if (current && current.generationId !== generationId) {
-      yield current;
-      current = undefined;
-    }
-    current ??= { generationId, objects: [] };
-    current.objects.push(object);
-  }
-  if (current) yield current;
-}
-
-/** Every area's listing merged by generation, in the stores' key order (`g-x/` sorts before `g/`). */
-async function* generationsOf(store: ObjectStore): AsyncGenerator<Generation> {
-  const areas = AREAS.map((area) => groupsOf(store.list(area))[Symbol.asyncIterator]());
-  const heads = await Promise.all(areas.map((area) => area.next()));
-  try {
-    for (;;) {
-      const pending = heads.flatMap((head) => (head.done ? [] : [head.value.generationId]));
-      if (pending.length === 0) return;
-      const generationId = pending.reduce((a, b) => (`${b}/` < `${a}/` ? b : a));
-      const generation: Generation = { generationId, poses: new Map() };
-      for (const [index, head] of heads.entries()) {
-        if (head.done || head.value.generationId !== generationId) continue;
-        for (const object of head.value.objects) place(generation, object);
-        heads[index] = await areas[index]!.next();
-      }
-      yield generation;
-    }
-  } finally {
-    await Promise.all(areas.map((area) => area.return?.(undefined)));
-  }
-}
-
-/** Files an object under its pose; objects of no pose (custom files under poses/) are not checked. */
-function place(generation: Generation, object: ObjectInfo): void {
-  const pose = poseOfKey(object.key);
-  if (!pose) return;
-  let entry = generation.poses.get(pose.poseId);
-  if (!entry) generation.poses.set(pose.poseId, (entry = { pose, objects: { staged: [] } }));
-  const { objects } = entry;
-  if (object.key === imageKey(pose)) objects.image = object;
-  else if (object.key === thumbnailKey(pose)) objects.thumbnail = object;
-  else if (object.key === recordKey(pose)) objects.record = object;
-  else if (object.key === lockKey(pose)) objects.lock = object;
-  else if (object.key === backupKey(pose)) objects.backup = object;
-  else objects.staged.push(object);
+  return fileVerdict(await checkImage(body, maxInputPixels), THUMBNAIL_FILE, undefined);
 }
 
 const counters = (): Record<FindingKind, number> =>
   Object.fromEntries(FINDING_KINDS.map((kind) => [kind, 0])) as Record<FindingKind, number>;
 
-/** A problem found in a pose; `cannotRepair` when no repair exists for it. */
-type Problem = Omit<Finding, 'repaired' | 'repairError'>;
-
-
 export async function verifyStore(options: VerifyOptions): Promise<VerifyResult> {
   const { storage, uploads, logger } = options;
-  const { store } = storage;
+  const { store, files } = storage;
   const { maxInputPixels } = storage.config;
-  const published = { contentType: 'image/png', cacheControl: publishedCacheControl(storage.config.cacheMaxAgeSeconds) };
   const repair = options.repair ?? false;
-  const now = (options.now ?? new Date()).getTime();
+  const context = { files, now: (options.now ?? new Date()).getTime(), stagingMaxAgeMs: options.stagingMaxAgeMs };
   const concurrency = options.concurrency ?? 2;
   const result: VerifyResult = {
     repair,
@@ -257,17 +158,18 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     progress.elapsedMs = performance.now() - started;
     options.onProgress?.({ total: { ...progress.total }, done: { ...progress.done }, elapsedMs: progress.elapsedMs });
   };
+  const imageBytes = (objects: PoseObjects) => objects.files.get('image')?.size ?? 0;
   if (options.onProgress) {
     for await (const generation of generationsOf(store)) {
       for (const { objects } of generation.poses.values()) {
         progress.total.files++;
-        progress.total.bytes += objects.image?.size ?? 0;
+        progress.total.bytes += imageBytes(objects);
       }
     }
     reportProgress();
   }
 
-  /** Image and thumbnail verdicts by version: a pose checked again after its repair decodes only what changed. */
+  /** Verdicts by version: a pose checked again after its repair decodes only what changed. */
   const decoded = new Map<string, Promise<ImageCheck>>();
   const decode = (info: ObjectInfo): Promise<ImageCheck> => {
     const id = `${info.key}@${info.etag}`;
@@ -279,170 +181,21 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     return verdict;
   };
 
-  // An unreadable record is a finding, not a log line.
-  const recordStateOf = (pose: PoseRef, objects: PoseObjects, from: ObjectStore = store): Promise<RecordState> =>
-    objects.record ? readRecordState(from, pose) : Promise.resolve({ state: 'none' });
-
-  /** Whether a lock is gone or may be taken over, by the store's clock (as the service judges it). */
-  const lockDead = async (lock: ObjectInfo): Promise<boolean> => {
-    const stored = await store.get(lock.key);
-    return !stored || storage.locks.expired(stored);
-  };
-
-  /** What is wrong with a pose, from its objects. `locked`: we hold its lock (its lock object is ours). */
-  const inspect = async (pose: PoseRef, objects: PoseObjects, locked: boolean): Promise<Problem[]> => {
-    const problems: Problem[] = [];
-    const found = (kind: FindingKind, key: string, detail: string, cannotRepair?: string) =>
-      problems.push({ kind, key, detail, problem: !(NOTICE_KINDS as readonly string[]).includes(kind), ...(cannotRepair !== undefined && { cannotRepair }) });
-    const deleteAdvice = `delete the pose (DELETE /poses/${pose.generationId}/${pose.poseId}, or pose-storage cleanup for its generation) or upload it again`;
-
-    if (objects.lock && !locked) {
-      if (!(await lockDead(objects.lock))) {
-        found('busy_pose', objects.lock.key, 'a writer holds its lock: not checked this time');
-        return problems;
-      }
-      found('expired_lock', objects.lock.key, `left by a writer that stopped (modified ${objects.lock.lastModified.toISOString()})`);
+  /** What inspect needs of a pose: its lock's state, its record, and (unless a writer holds it) its files' decodes. */
+  const gather = async (pose: PoseRef, objects: PoseObjects, from: ObjectStore = store): Promise<PoseFacts> => {
+    let lock: PoseFacts['lock'] = 'none';
+    if (objects.lock) {
+      const stored = await from.get(objects.lock.key);
+      lock = !stored ? 'none' : storage.locks.expired(stored) ? 'dead' : 'live';
     }
-    for (const staged of objects.staged) {
-      const age = now - (issuedAt(staged.key) ?? staged.lastModified).getTime();
-      if (age <= options.stagingMaxAgeMs) continue;
-      const hours = (age / 3_600_000).toFixed(1);
-      const detail = parseStagingKey(staged.key) ? `staged ${hours} h ago, never processed` : `staged ${hours} h ago under a name no upload URL gives`;
-      found('unprocessed_upload', staged.key, detail);
+    const checks = new Map<string, ImageCheck>();
+    if (lock === 'live') return { pose, objects, lock, record: { state: 'none' }, checks };
+    // An unreadable record is a finding, not a log line.
+    const record: RecordState = objects.record ? await readRecordState(from, pose) : { state: 'none' };
+    if (!(record.state === 'ok' && record.record.status === 'rejected')) {
+      await Promise.all([...objects.files].map(async ([role, info]) => checks.set(role, await decode(info))));
     }
-    const pending = objects.staged.length > 0;
-    if (objects.backup) found('leftover_backup', objects.backup.key, 'the previous image, kept aside by a publication that stopped');
-
-    const record = await recordStateOf(pose, objects);
-    if (record.state === 'ok' && record.record.status === 'rejected') {
-      found('rejection_record', objects.record!.key, `upload rejected: ${record.record.reason}`);
-      const files = [objects.image, objects.thumbnail].filter((info) => info !== undefined);
-      if (files.length > 0) found('rejected_with_files', files[0]!.key, `the pose was rejected, yet ${files.map((info) => info.key).join(' and ')} ${files.length > 1 ? 'are' : 'is'} published`);
-      return problems;
-    }
-    const ready = record.state === 'ok' && record.record.status === 'ready' ? record.record : undefined;
-    if (record.state === 'unreadable') found('unreadable_record', objects.record!.key, 'not a pose record');
-
-    if (!objects.image) {
-      if (objects.thumbnail) {
-        found('missing_image', imageKey(pose), ready ? `its record says ready, only the thumbnail ${objects.thumbnail.key} is left` : `only the thumbnail ${objects.thumbnail.key} is left`);
-      } else if (ready && !pending) {
-        found('dangling_record', objects.record!.key, 'the record says ready, but the pose has no file left');
-      }
-      return problems;
-    }
-
-    const image = await decode(objects.image);
-    if (!image.ok) {
-      found('broken_image', objects.image.key, image.problem, pending ? 'its staged upload replaces it once processed' : `nothing valid to rebuild it from: ${deleteAdvice}`);
-    } else if (image.format !== 'png') {
-      found('broken_image', objects.image.key, `a ${image.format.toUpperCase()}, not the PNG published images are`);
-    }
-    const repairable = image.ok ? undefined : 'it is made from the image, which cannot be decoded';
-    const thumbnailFault = objects.thumbnail ? thumbnailVerdict(await decode(objects.thumbnail)) : `no thumbnail ${thumbnailKey(pose)}`;
-    if (!objects.thumbnail) found('missing_thumbnail', objects.image.key, thumbnailFault!, repairable);
-    else if (thumbnailFault !== undefined) found('broken_thumbnail', objects.thumbnail.key, thumbnailFault, repairable);
-    if (record.state === 'none') {
-      found('unrecorded_pose', objects.image.key, 'published files with no record (written before records existed)', image.ok ? undefined : 'a record is written only for an image that decodes');
-    } else if (ready && image.ok) {
-      // (An image that cannot be decoded is its own finding: its record disagrees with it as a consequence.)
-      const sizes = [
-        ready.bytes !== objects.image.size ? `${ready.bytes} bytes, the image has ${objects.image.size}` : undefined,
-        ready.width !== image.width || ready.height !== image.height ? `${ready.width}x${ready.height}, the image is ${image.width}x${image.height}` : undefined,
-      ].filter((text) => text !== undefined);
-      // The record names the version of each file its publication wrote: a file of another version does not
-      // belong with the others (a publication that stopped after the thumbnail and before its record).
-      // (A file with a finding of its own is not reported twice.)
-      const files = ready.files;
-      const strangers = files
-        ? [
-            image.format === 'png' && objects.image.etag !== files.image ? 'the image' : undefined,
-            thumbnailFault === undefined && objects.thumbnail!.etag !== files.thumbnail ? 'the thumbnail' : undefined,
-          ].filter((text) => text !== undefined)
-        : [];
-      const versions = strangers.length > 0 ? [`other versions than ${strangers.join(' and ')} now published`] : [];
-      if (sizes.length + versions.length > 0) found('record_mismatch', objects.record!.key, `the record says ${[...sizes, ...versions].join('; ')}`);
-    }
-    return problems;
-  };
-
-  /** The pose's objects now, looked up key by key (under its lock, through its store: what the repair works on). */
-  const lookUp = async (pose: PoseRef, from: ObjectStore = store): Promise<PoseObjects> => {
-    const [image, thumbnail, record, lock, backup] = await Promise.all(
-      [imageKey(pose), thumbnailKey(pose), recordKey(pose), lockKey(pose), backupKey(pose)].map((key) => from.head(key)),
-    );
-    const staged: ObjectInfo[] = [];
-    for await (const object of from.list(stagingPrefix(pose))) staged.push(object);
-    return { image, thumbnail, record, lock, backup, staged };
-  };
-
-  /**
-   * Makes a locked pose whole, or absent, as far as its objects allow; returns the keys to remove. Files are
-   * paired only when they are known to belong together (the versions the record names); otherwise the
-   * thumbnail and the record are made again from the image kept. Every request goes through the lock's store.
-   */
-  const makeWhole = async (lock: PoseLock, objects: PoseObjects): Promise<string[]> => {
-    const { pose, store: locked } = lock;
-    const remove: string[] = [];
-    const record = await recordStateOf(pose, objects, locked);
-    const ready = record.state === 'ok' && record.record.status === 'ready' ? record.record : undefined;
-    // Whether an object is the image the record names (by version; records written before versions, by size).
-    const isRecordedImage = (info: ObjectInfo | undefined) =>
-      ready !== undefined && info !== undefined && (ready.files ? info.etag === ready.files.image : info.size === ready.bytes);
-    let image = objects.image;
-    if (objects.backup) {
-      // A publication stopped between replacing the image and writing its record: the image kept aside is the
-      // one the record names. Put it back (its thumbnail is made again below unless it is the recorded one).
-      if (!isRecordedImage(image) && isRecordedImage(objects.backup)) {
-        lock.assertHeld();
-        await locked.copy(objects.backup.key, imageKey(pose), published);
-        image = await locked.head(imageKey(pose));
-      }
-      remove.push(objects.backup.key);
-    }
-    for (const staged of objects.staged) {
-      // Uploads were processed before the lock was taken; what is left under a foreign name is no upload.
-      if (!parseStagingKey(staged.key) && now - staged.lastModified.getTime() > options.stagingMaxAgeMs) remove.push(staged.key);
-    }
-    if (record.state === 'ok' && record.record.status === 'rejected') {
-      remove.push(...[objects.image, objects.thumbnail].flatMap((info) => (info ? [info.key] : [])));
-      return remove;
-    }
-    if (!image) {
-      if (objects.thumbnail) remove.push(objects.thumbnail.key);
-      if (objects.record && (objects.thumbnail || objects.staged.length === 0)) remove.push(objects.record.key);
-      return remove;
-    }
-    const imageCheck = await decode(image);
-    if (!imageCheck.ok) return remove; // nothing to rebuild from (reported as such)
-    const thumbnailDecodes = objects.thumbnail !== undefined && thumbnailVerdict(await decode(objects.thumbnail)) === undefined;
-    const paired = ready?.files !== undefined && image.etag === ready.files.image && objects.thumbnail?.etag === ready.files.thumbnail;
-    const recordOk = paired && ready.bytes === image.size && ready.width === imageCheck.width && ready.height === imageCheck.height;
-    if (imageCheck.format === 'png' && thumbnailDecodes && recordOk) return remove;
-
-    const stored = await locked.get(image.key);
-    if (!stored) return remove;
-    const rendered = await storage.render(stored.body);
-    let imageVersion: Written = { etag: image.etag };
-    if (!rendered.imageIsInput) {
-      lock.assertHeld();
-      imageVersion = await locked.put(image.key, rendered.image, published);
-    }
-    const keepThumbnail = thumbnailDecodes && paired && rendered.imageIsInput;
-    lock.assertHeld();
-    const thumbnailVersion = keepThumbnail ? { etag: objects.thumbnail!.etag } : await locked.put(thumbnailKey(pose), rendered.thumbnail, published);
-    const found: UploadRef = { key: image.key, etag: image.etag, uploadedAt: image.lastModified.toISOString() };
-    lock.assertHeld();
-    await writeRecord(locked, pose, {
-      status: 'ready',
-      upload: ready?.upload ?? found,
-      width: rendered.width,
-      height: rendered.height,
-      bytes: rendered.image.length,
-      publishedAt: new Date().toISOString(),
-      files: { image: imageVersion.etag, thumbnail: thumbnailVersion.etag },
-    });
-    return remove;
+    return { pose, objects, lock, record, checks };
   };
 
   /** Repairs a pose's problems; returns the problems left afterwards, and why the repair failed if it did. */
@@ -453,12 +206,13 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
       }
       const fixable = problems.some((problem) => problem.kind !== 'unprocessed_upload' || !parseStagingKey(problem.key));
       if (fixable) {
+        const cacheControl = publishedCacheControl(storage.config.cacheMaxAgeSeconds);
         await storage.locks.withLock(pose, 'verify --repair', { waitMs: LOCK_WAIT_MS }, async (lock) => ({
           result: undefined,
-          remove: await makeWhole(lock, { ...(await lookUp(pose, lock.store)), lock: undefined }),
+          remove: await makeWhole(lock, { ...(await lookUp(lock.store, pose)), lock: undefined }, { storage, cacheControl, decode, ...context }),
         }));
       }
-      const left = await inspect(pose, await lookUp(pose), false);
+      const left = inspect(await gather(pose, await lookUp(store, pose)), context);
       if (left.some((problem) => problem.kind === 'busy_pose')) return { left: problems, error: 'a writer took the pose meanwhile: run verify again' };
       return { left };
     } catch (error) {
@@ -469,11 +223,11 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
   const checkPose = async (pose: PoseRef, objects: PoseObjects): Promise<Finding[]> => {
     const { checked } = result;
     checked.poses++;
-    if (objects.image) checked.images++;
-    if (objects.thumbnail) checked.thumbnails++;
+    if (objects.files.has('image')) checked.images++;
+    if (objects.files.has(THUMBNAIL_FILE.role)) checked.thumbnails++;
     if (objects.record) checked.records++;
     checked.stagedUploads += objects.staged.length;
-    const problems = await inspect(pose, objects, false);
+    const problems = inspect(await gather(pose, objects), context);
     const toRepair = problems.filter((problem) => problem.problem && problem.cannotRepair === undefined);
     if (!repair || toRepair.length === 0) return problems.map((problem) => ({ ...problem, repaired: false }));
     const { left, error } = await repairPose(pose, toRepair);
@@ -507,7 +261,7 @@ export async function verifyStore(options: VerifyOptions): Promise<VerifyResult>
     await forEachConcurrent(generation.poses.values(), concurrency, async ({ pose, objects }) => {
       findings.push(...(await checkPose(pose, objects)));
       progress.done.files++;
-      progress.done.bytes += objects.image?.size ?? 0;
+      progress.done.bytes += imageBytes(objects);
       reportProgress();
     });
     // Each pose's verdicts are final: forget what was decoded.

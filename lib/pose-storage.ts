@@ -213,23 +213,23 @@ export class PoseStorage {
     const { pose, store } = lock;
     const files = this.files.all;
     const keptAside = new Set<string>();
-    if (previous?.status === 'ready') {
-      for (const file of files.slice(0, -1)) {
-        lock.assertHeld();
-        const kept = await store.copy(fileKey(pose, file), backupKey(pose, file), { contentType: file.contentType }).then(
-          () => true,
-          (error: unknown) => {
-            if (error instanceof PreconditionFailedError) return false; // no such file to keep
-            throw error;
-          },
-        );
-        if (kept) keptAside.add(file.role);
-      }
-    }
     // What is written so far (writes are atomic: a failed one changed nothing).
     const written: PoseFile[] = [];
     const versions: Record<string, string> = {};
     try {
+      if (previous?.status === 'ready') {
+        for (const file of files.slice(0, -1)) {
+          lock.assertHeld();
+          const kept = await store.copy(fileKey(pose, file), backupKey(pose, file), { contentType: file.contentType }).then(
+            () => true,
+            (error: unknown) => {
+              if (error instanceof PreconditionFailedError) return false; // no such file to keep
+              throw error;
+            },
+          );
+          if (kept) keptAside.add(file.role);
+        }
+      }
       for (const file of files) {
         const key = fileKey(pose, file);
         const options = { contentType: file.contentType, cacheControl: this.#cacheControl };

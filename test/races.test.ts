@@ -20,7 +20,7 @@ import { DirectoryStore } from '../lib/storage/directory-store.ts';
 import type { ObjectInfo, ObjectStore } from '../lib/storage/object-store.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
-import { quietServices, stage, twoUploads, type TwoUploads } from './support/two-uploads.ts';
+import { poseState, quietServices, stage, twoUploads, VARIANT_FILES, VARIANTS_ENV, type TwoUploads } from './support/two-uploads.ts';
 import { wrapStore } from './support/wrap-store.ts';
 
 const ROUNDS = process.env.STRESS === '1' ? 1000 : 100;
@@ -28,11 +28,13 @@ const ROUNDS = process.env.STRESS === '1' ? 1000 : 100;
 const limitFor = (rounds: number) => 30_000 + rounds * 1_000;
 
 let uploads: TwoUploads;
+/** The same two uploads rendered with VARIANTS_ENV's variants too. */
+let withVariants: TwoUploads;
 let server: S3TestServer;
 let dir: string;
 
 beforeAll(async () => {
-  [uploads, server] = await Promise.all([twoUploads(), startS3Server()]);
+  [uploads, withVariants, server] = await Promise.all([twoUploads(), twoUploads(VARIANT_FILES), startS3Server()]);
   dir = await mkdtemp(path.join(os.tmpdir(), 'pose-races-'));
 });
 
@@ -249,6 +251,51 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the 
       const key = await stage(store, pose, uploads.blue);
       await Promise.all([app.uploads.processUpload({ key }), app.storage.savePoseWithThumbnail({ imageBuffer: uploads.red.bytes, ...pose })]);
       expect(await endState(store, pose), `round ${round}`).toEqual({ image: 'red', thumbnail: 'red', record: 'ready', staged: 0 });
+    });
+  }, limitFor(ROUNDS / 4));
+});
+
+describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('races on the %s store, with variants (every file of the table)', (adapter) => {
+  const base = () => adapters[adapter]();
+  const app = (store: ObjectStore) => quietServices(store, dir, VARIANTS_ENV);
+  const state = (store: ObjectStore, pose: PoseRef) => poseState(store, pose, withVariants, VARIANT_FILES);
+
+  it(`two uploads of one pose processed at once end whole in every file, with the newer upload, over ${ROUNDS / 4} interleavings`, async () => {
+    await rounds(ROUNDS / 4, async (round) => {
+      const store = base();
+      const services = app(jittery(store, round));
+      const pose = { generationId: `gen_vtwo_${adapter.length}_${round}`, poseId: 'pose' };
+      const [redKey, blueKey] = [await stage(store, pose, withVariants.red), await stage(store, pose, withVariants.blue)];
+      const staged = new Map<string, ObjectInfo>();
+      for await (const object of store.list(stagingPrefix(pose))) staged.set(object.key, object);
+      const newer = arrivedAfter(staged.get(blueKey)!, staged.get(redKey)!) ? 'blue' : 'red';
+      await Promise.all([services.uploads.processUpload({ key: redKey }), services.uploads.processUpload({ key: blueKey })]);
+      expect(await state(store, pose), `round ${round}`).toEqual({ files: newer, record: 'ready', staged: 0 });
+    });
+  }, limitFor(ROUNDS / 4));
+
+  it(`processing racing deletePose leaves no file of the table, over ${ROUNDS / 4} interleavings`, async () => {
+    await rounds(ROUNDS / 4, async (round) => {
+      const store = base();
+      const pose = { generationId: `gen_vdel_${adapter.length}_${round}`, poseId: 'pose' };
+      const key = await stage(store, pose, withVariants.red);
+      const [, deleted] = await Promise.all([
+        app(jittery(store, round)).uploads.processUpload({ key }),
+        sleep(round % 7).then(() => app(jittery(store, round + 7919)).storage.deletePose(pose)),
+      ]);
+      expect(deleted.ok, `round ${round}`).toBe(true);
+      expect(await state(store, pose), `round ${round}`).toEqual({ files: 'none', record: 'none', staged: 0 });
+    });
+  }, limitFor(ROUNDS / 4));
+
+  it(`a save racing the processing of an older upload ends whole with the save in every file, over ${ROUNDS / 4} interleavings`, async () => {
+    await rounds(ROUNDS / 4, async (round) => {
+      const store = base();
+      const services = app(jittery(store, round));
+      const pose = { generationId: `gen_vsave_${adapter.length}_${round}`, poseId: 'pose' };
+      const key = await stage(store, pose, withVariants.blue);
+      await Promise.all([services.uploads.processUpload({ key }), services.storage.savePoseWithThumbnail({ imageBuffer: withVariants.red.bytes, ...pose })]);
+      expect(await state(store, pose), `round ${round}`).toEqual({ files: 'red', record: 'ready', staged: 0 });
     });
   }, limitFor(ROUNDS / 4));
 });

@@ -21,15 +21,17 @@ import type { ObjectStore } from '../lib/storage/object-store.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 import { mountTmpfs, tmpfs, unmount } from './support/tmpfs.ts';
-import { quietServices as services, stage, twoUploads, type TwoUploads } from './support/two-uploads.ts';
+import { backupKey, fileKey } from '../lib/pose-files.ts';
+import { poseState, quietServices as services, stage, twoUploads, VARIANT_FILES, VARIANTS_ENV, type TwoUploads } from './support/two-uploads.ts';
 import { wrapStore } from './support/wrap-store.ts';
 
 let uploads: TwoUploads;
+let withVariants: TwoUploads;
 let server: S3TestServer;
 let dir: string;
 
 beforeAll(async () => {
-  [uploads, server] = await Promise.all([twoUploads(), startS3Server()]);
+  [uploads, withVariants, server] = await Promise.all([twoUploads(), twoUploads(VARIANT_FILES), startS3Server()]);
   dir = await mkdtemp(path.join(os.tmpdir(), 'pose-republish-'));
 });
 
@@ -87,6 +89,48 @@ describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('a re-publicat
 
     expect((await app.uploads.processUpload({ key: staged }))?.status).toBe('ready');
     expect(await stateOf(store, pose)).toEqual({ image: 'blue', thumbnail: 'blue', record: 'ready', left: [] });
+  });
+});
+
+/** With variants, each write of the table's order: every file but the last kept aside, every file, the record. */
+const variantWrites: { step: string; operation: 'put' | 'copy'; key: (pose: PoseRef) => string; after: 'red' | 'blue' }[] = [
+  ...VARIANT_FILES.all.slice(0, -1).map((file) => ({ step: `keeping the ${file.role} aside`, operation: 'copy' as const, key: (pose: PoseRef) => backupKey(pose, file), after: 'red' as const })),
+  ...VARIANT_FILES.all.map((file, i) => ({
+    step: `publishing the ${file.role}`,
+    operation: i === 0 ? ('copy' as const) : ('put' as const),
+    key: (pose: PoseRef) => fileKey(pose, file),
+    after: 'red' as const,
+  })),
+  { step: 'writing the record', operation: 'put', key: recordKey, after: 'blue' },
+];
+
+describe.each(Object.keys(adapters) as (keyof typeof adapters)[])('a re-publication with variants failing part-way on the %s store', (adapter) => {
+  it.each(variantWrites)('at $step: every file of the published pose stays, and the retry publishes the new upload', async ({ step, operation, key, after }) => {
+    const store = adapters[adapter]();
+    const pose = { generationId: `gen_v${adapter.length}_${variantWrites.findIndex((write) => write.step === step)}`, poseId: 'pose' };
+    await services(store, dir, VARIANTS_ENV).storage.savePoseWithThumbnail({ imageBuffer: withVariants.red.bytes, ...pose });
+    let failed = false;
+    const failOnce = (target: string) => {
+      if (failed || target !== key(pose)) return;
+      failed = true;
+      throw new StoreUnavailableError(`injected failure of the ${operation} to ${target}`);
+    };
+    const faulty = wrapStore(store, {
+      put: async (...args) => (operation === 'put' && failOnce(args[0]), store.put(...args)),
+      copy: async (...args) => (operation === 'copy' && failOnce(args[1]), store.copy(...args)),
+    });
+    const app = services(faulty, dir, VARIANTS_ENV);
+    const staged = await stage(store, pose, withVariants.blue);
+
+    await expect(app.uploads.processUpload({ key: staged })).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(failed).toBe(true);
+    expect(await poseState(store, pose, withVariants, VARIANT_FILES)).toEqual({ files: after, record: 'ready', staged: 1 });
+    const backups: string[] = [];
+    for await (const object of store.list(`backups/${pose.generationId}/`)) backups.push(object.key);
+    expect(backups, 'no file kept aside outlives the publication').toEqual([]);
+
+    expect((await app.uploads.processUpload({ key: staged }))?.status).toBe('ready');
+    expect(await poseState(store, pose, withVariants, VARIANT_FILES)).toEqual({ files: 'blue', record: 'ready', staged: 0 });
   });
 });
 

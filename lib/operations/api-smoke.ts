@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { sniffFormat } from '../image-format.ts';
 import { THUMBNAIL_SIZE } from '../pose-image.ts';
 
-export type StepName = 'presign' | 'upload' | 'ready' | 'image' | 'thumbnail' | 'delete' | 'gone' | 'cleanup';
+export type StepName = 'presign' | 'upload' | 'ready' | 'image' | 'thumbnail' | 'variants' | 'delete' | 'gone' | 'cleanup';
 
 export interface StepResult {
   step: StepName;
@@ -56,6 +56,8 @@ interface Status {
   status: string;
   imageUrl?: string;
   thumbnailUrl?: string;
+  /** The deploy's POSE_VARIANTS, by role (`thumb.webp`), when it has any. */
+  variants?: Record<string, string>;
   width?: number;
   height?: number;
   bytes?: number;
@@ -221,6 +223,24 @@ export async function runApiSmoke(options: ApiSmokeOptions): Promise<ApiSmokeRes
       return { value: undefined, detail: `${url}: PNG ${png.width}x${png.height}, ${png.bytes} bytes` };
     });
 
+    const variants = Object.entries(ready.variants ?? {});
+    if (variants.length > 0) {
+      await step('variants', async () => {
+        const seen: string[] = [];
+        for (const [role, url] of variants) {
+          const response = await request(absolute(url, `variants.${role}`));
+          await expectStatus(response, 200);
+          const body = Buffer.from(await response.arrayBuffer());
+          const { format, width, height } = await sharp(body).metadata().catch(() => ({ format: 'not an image', width: 0, height: 0 }));
+          // A role ends in its format's extension (jpg is sharp's jpeg, avif its heif).
+          const expected = ({ jpg: 'jpeg', avif: 'heif' } as Record<string, string>)[role.split('.').pop()!] ?? role.split('.').pop();
+          if (format !== expected) throw new StepFailure(`${url} is ${format}, not the ${role} it should be`);
+          seen.push(`${role} ${width}x${height} ${body.length} bytes`);
+        }
+        return { value: undefined, detail: seen.join(', ') };
+      });
+    }
+
     await step('delete', async () => {
       const response = await request(posePath, { method: 'DELETE', headers: auth });
       await expectStatus(response, 204);
@@ -234,7 +254,7 @@ export async function runApiSmoke(options: ApiSmokeOptions): Promise<ApiSmokeRes
       // A query the CDN has never seen: the answer comes from the bucket, not from a cache of the image.
       const fresh = `smoke=${randomUUID()}`;
       const seen = [`status ${status.status}`];
-      for (const [name, url] of [['image', ready.imageUrl], ['thumbnail', ready.thumbnailUrl]] as const) {
+      for (const [name, url] of [['image', ready.imageUrl], ['thumbnail', ready.thumbnailUrl], ...variants] as const) {
         const response = await request(`${absolute(url, `${name}Url`)}?${fresh}`);
         // A bucket that may not be listed answers 403 for a missing key (S3), R2 and the local server 404.
         if (response.status !== 404 && response.status !== 403) throw new StepFailure(`the ${name} is still served after the delete (HTTP ${response.status})`);

@@ -13,7 +13,9 @@ import sharp from 'sharp';
 import type { Config } from '../config.ts';
 import { InvalidIdError, InvalidImageError, PreconditionFailedError } from '../errors.ts';
 import { lockKey, STAGING_PREFIX } from '../layout.ts';
-import { imageKey, thumbnailKey } from '../pose-files.ts';
+import { fileKey, imageKey, thumbnailKey } from '../pose-files.ts';
+import { checkImage } from './verify.ts';
+import { fileVerdict } from './verify-inspect.ts';
 import type { Logger } from '../logger.ts';
 import { THUMBNAIL_SIZE } from '../pose-image.ts';
 import { PoseStorage } from '../pose-storage.ts';
@@ -106,14 +108,24 @@ export async function runSmoke({ storage, config, write }: SmokeOptions): Promis
     expect(image !== undefined && thumbnail !== undefined, 'image or thumbnail missing');
     const meta = await sharp(thumbnail!.body).metadata();
     expect(meta.format === 'png' && meta.width === THUMBNAIL_SIZE && meta.height === THUMBNAIL_SIZE, `thumbnail is ${meta.format} ${meta.width}x${meta.height}`);
-    return `image ${image!.size} bytes, thumbnail ${meta.width}x${meta.height} PNG ${thumbnail!.size} bytes`;
+    // Each configured variant is what its table entry makes (as verify checks it).
+    const variants: string[] = [];
+    for (const file of storage.files.variants) {
+      const stored = await storage.store.get(fileKey(pose, file));
+      expect(stored !== undefined, `the ${file.role} variant is missing`);
+      const checked = await checkImage(stored!.body, storage.config.maxInputPixels);
+      const fault = fileVerdict(checked, file, { width: 640, height: 960 });
+      expect(fault === undefined, `the ${file.role} variant is ${fault}`);
+      variants.push(`${file.role} ${checked.ok ? `${checked.width}x${checked.height}` : ''} ${stored!.size} bytes`);
+    }
+    return [`image ${image!.size} bytes, thumbnail ${meta.width}x${meta.height} PNG ${thumbnail!.size} bytes`, ...variants].join(', ');
   });
 
   await check('delete pose', async () => {
     const result = await storage.deletePose(pose);
     expect(result.ok, result.ok ? '' : result.error.message);
-    expect(!(await storage.store.head(imageKey(pose))) && !(await storage.store.head(thumbnailKey(pose))), 'files still there');
-    return 'image and thumbnail removed';
+    for (const file of storage.files.all) expect(!(await storage.store.head(fileKey(pose, file))), `the ${file.role} is still there`);
+    return storage.files.variants.length > 0 ? 'image, thumbnail and variants removed' : 'image and thumbnail removed';
   });
 
   await check('error handling', async () => {

@@ -4,10 +4,11 @@
  * One listing of the whole store, page by page: no key is kept, only counters (per area, and per generation
  * when asked).
  *
- * A pose is a published image (`poses/{generationId}/{poseId}.png`), with or without its thumbnail; a
- * thumbnail (`..._thumb.png`) is not a pose of its own.
+ * A pose is a published image, with or without its thumbnail and variants; neither of those is a pose of its
+ * own (pose-files.ts tells them apart).
  */
 import { AREAS as LAYOUT_AREAS, ID_PATTERN } from '../layout.ts';
+import { IMAGE_FILE, publishedFileOf, THUMBNAIL_FILE } from '../pose-files.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { TemporaryFiles } from '../storage/directory-store.ts';
 
@@ -48,13 +49,11 @@ export interface UsageOptions {
   temporaryFiles?: () => Promise<TemporaryFiles>;
 }
 
-const PUBLISHED_FILE = /^poses\/([A-Za-z0-9_-]{1,128})\/([A-Za-z0-9_-]{1,128})\.png$/;
-
-/** What a published key is: a pose's image, a thumbnail, or neither (another file under poses/). */
-export function publishedKind(key: string): 'image' | 'thumbnail' | undefined {
-  const match = PUBLISHED_FILE.exec(key);
-  if (!match) return undefined;
-  return match[2]!.endsWith('_thumb') ? 'thumbnail' : 'image';
+/** What a published key is: a pose's image, a thumbnail, a variant, or neither (another file under poses/). */
+export function publishedKind(key: string): 'image' | 'thumbnail' | 'variant' | undefined {
+  const role = publishedFileOf(key)?.role;
+  if (role === undefined) return undefined;
+  return role === IMAGE_FILE.role ? 'image' : role === THUMBNAIL_FILE.role ? 'thumbnail' : 'variant';
 }
 
 function areaOf(key: string): Area {

@@ -79,12 +79,14 @@ export function fileVerdict(check: ImageCheck, file: PoseFile, image: { width: n
           rendering.kind === 'thumbnail' ? THUMBNAIL_SIZE : check.width,
           rendering.kind === 'thumbnail' ? THUMBNAIL_SIZE : check.height,
         ];
-  if (check.format !== format) return `a ${check.format.toUpperCase()}, not a ${format.toUpperCase()}`;
+  if (check.format !== format) return `${article(check.format)} ${check.format.toUpperCase()}, not ${article(format)} ${format.toUpperCase()}`;
   if (check.width !== width || (height !== undefined && check.height !== height)) {
     return `${check.width}x${check.height}, not ${height === undefined ? `${width} wide` : `${width}x${height}`}`;
   }
   return undefined;
 }
+
+const article = (format: string): string => (format.startsWith('a') ? 'an' : 'a');
 
 const describe = (file: PoseFile): string =>
   file === IMAGE_FILE ? 'the image' : file === THUMBNAIL_FILE ? 'the thumbnail' : `the ${file.role} variant`;

@@ -12,7 +12,7 @@ import { startS3Server, type S3TestServer } from '../../test/support/s3-server.t
 import { wrapStore } from '../../test/support/wrap-store.ts';
 import { parseConfig } from '../config.ts';
 import { lockKey, newStagingKey, recordKey, type PoseRef } from '../layout.ts';
-import { backupKey, imageKey, thumbnailKey } from '../pose-files.ts';
+import { backupKey, fileKey, imageKey, thumbnailKey } from '../pose-files.ts';
 import { createLogger } from '../logger.ts';
 import { createServices, type Services } from '../services.ts';
 import { DirectoryStore } from '../storage/directory-store.ts';
@@ -301,6 +301,52 @@ describe.each([
     expect((await run(services, { repair: true })).result).toMatchObject({ problems: 0 });
     expect(await store.head(recordKey(pose('gen_abc123', 'custom')))).toBeUndefined();
     expect(await store.head(custom.key)).toBeDefined();
+  });
+});
+
+describe.each([
+  ['local', () => new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' })],
+  ['r2', () => bucket],
+] as const)('verify with variants in %s mode', (_mode, makeStore) => {
+  it('finds missing, broken and no longer configured variants and the files a record does not name, and repairs them', async () => {
+    const store = makeStore();
+    const config = parseConfig({ STORAGE_MODE: 'local', UPLOAD_PATH: root, POSE_VARIANTS: 'thumb.webp:400x400,preview.avif:64w' });
+    const services = createServices({ config, store, logger: createLogger(() => undefined) });
+    const [thumbWebp, previewAvif] = services.storage.files.variants;
+    const save = async (poseId: string, n: number) => services.storage.savePoseWithThumbnail({ ...pose('gen_v', poseId), imageBuffer: await image(n, 120, 90) });
+    await save('ok', 1);
+    await save('missing', 2);
+    await store.delete([fileKey(pose('gen_v', 'missing'), thumbWebp!)]);
+    await save('broken', 3);
+    await store.put(fileKey(pose('gen_v', 'broken'), previewAvif!), await image(3, 64, 48), PNG); // a PNG under an AVIF name
+    await save('stranger', 4);
+    // A valid WebP of another image: it decodes as a thumb.webp should, but it is not the one the record names.
+    await store.put(fileKey(pose('gen_v', 'stranger'), thumbWebp!), await sharp(await image(9)).resize(400, 400).webp().toBuffer(), { contentType: 'image/webp' });
+    await save('gone', 5);
+    await store.put('poses/gen_v/gone_old.webp', await sharp(await image(5)).webp().toBuffer(), { contentType: 'image/webp' }); // a variant no longer listed
+
+    const found = await run(services);
+    expect(summary(found.findings)).toEqual([
+      ['unconfigured_variant', 'poses/gen_v/gone_old.webp', false],
+      ['missing_variant', 'poses/gen_v/missing_thumb.webp', false],
+      ['broken_variant', 'poses/gen_v/broken_preview.avif', false],
+      ['record_mismatch', 'records/gen_v/stranger.json', false],
+    ].sort((a, b) => (a[1]! < b[1]! ? -1 : 1)));
+    expect(found.findings.find((f) => f.kind === 'broken_variant')?.detail).toBe('a PNG, not an AVIF');
+    expect(found.findings.find((f) => f.kind === 'record_mismatch')?.detail).toBe('the record says other versions than the thumb.webp variant now published');
+
+    const repaired = await run(services, { repair: true });
+    expect(repaired.result).toMatchObject({ problems: 4, unrepaired: 0 });
+    expect((await run(services)).result).toMatchObject({ problems: 0 });
+    expect(await store.head('poses/gen_v/gone_old.webp')).toBeUndefined();
+    // Every variant is the one the image renders to.
+    for (const poseId of ['ok', 'missing', 'broken', 'stranger']) {
+      const ref = pose('gen_v', poseId);
+      const rendered = await services.storage.render((await store.get(imageKey(ref)))!.body);
+      for (const file of services.storage.files.variants) {
+        expect((await store.get(fileKey(ref, file)))?.body.equals(rendered.variants[file.role]!), `${poseId} ${file.role}`).toBe(true);
+      }
+    }
   });
 });
 

@@ -13,7 +13,9 @@ import { createHandler } from '../functions/thumbnail.ts';
 import { parseConfig } from '../lib/config.ts';
 import { LOCK_TTL_MS, lockTtlMs } from '../lib/deadlines.ts';
 import { lockKey, newStagingKey, recordKey } from '../lib/layout.ts';
-import { imageKey, thumbnailKey } from '../lib/pose-files.ts';
+import { fileKey, imageKey, thumbnailKey } from '../lib/pose-files.ts';
+import { bodyOf } from '../lib/pose-image.ts';
+import { VARIANTS_ENV } from './support/two-uploads.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
@@ -147,6 +149,34 @@ describe('the real S3 server cut off mid-request', () => {
     expect(left).toEqual([`poses/gen_cut/${poseId}.png`, `poses/gen_cut/${poseId}_thumb.png`]);
     await expect(direct.head(stagingKey)).resolves.toBeUndefined();
     expect((await direct.get(`poses/gen_cut/${poseId}.png`))?.body.equals(png)).toBe(true);
+    client.destroy();
+  });
+
+  it.each(['thumb.webp', 'preview.avif'])('with variants, cut while writing the %s: nothing public is left half written, then the retry publishes every file', async (role) => {
+    const poseId = `pose_${randomUUID().slice(0, 8)}`;
+    const pose = { generationId: 'gen_cutv', poseId };
+    const direct = new S3Store(server.r2Config);
+    const config = parseConfig({ ...r2TestEnv(), ...server.r2Env, R2_ENDPOINT: proxy.endpoint, POSE_VARIANTS: VARIANTS_ENV });
+    const client = createS3Client(config.r2!);
+    const services = createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined) });
+    const handler = createHandler(services);
+    const stagingKey = newStagingKey(pose);
+    await direct.put(stagingKey, png, { contentType: 'image/png' });
+    const [name, ext] = role.split('.');
+    proxy.cutAt(new RegExp(`^PUT /poses-test/poses/gen_cutv/${poseId}_${name}\\.${ext}[? ]`, 'm'));
+    await expect(handler(s3Event(stagingKey), lambdaContext())).rejects.toThrow(/retried/);
+    proxy.restore();
+    // The line is still down when the undo runs: the image may be left, but never a file made from it without
+    // it, and the pose is pending (its upload is still staged) until the retry.
+    const [image, ...derived] = await Promise.all(services.storage.files.all.map((file) => direct.head(fileKey(pose, file))));
+    expect(derived.some((info) => info !== undefined) && image === undefined, 'a variant or thumbnail without its image').toBe(false);
+    expect(await services.uploads.getStatus(pose)).toMatchObject({ status: 'pending' });
+    if (await direct.head(lockKey(pose))) await server.backdate(lockKey(pose), LOCK_TTL_MS + 1000);
+    expect(await handler(s3Event(stagingKey), lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
+    const rendered = await services.storage.render(png);
+    for (const file of services.storage.files.all) {
+      expect((await direct.get(fileKey(pose, file)))?.body.equals(bodyOf(rendered, file)), file.role).toBe(true);
+    }
     client.destroy();
   });
 

@@ -100,13 +100,16 @@ describe('the real S3 server cut off mid-request', () => {
     await server.stop();
   });
 
-  /** The request line of each step for the pose `poseId` (letters, digits and `_` only: no regex escaping needed). */
+  /**
+   * The request line of each step for the pose `poseId` in the server's bucket (poseId: letters, digits and `_`
+   * only; a bucket name: lower-case letters, digits and `-`; so no regex escaping is needed).
+   */
   const cutPoints: [string, (poseId: string) => RegExp][] = [
-    ['reading the upload', () => /^GET \/poses-test\/staging\//m],
+    ['reading the upload', () => new RegExp(`^GET /${server.bucket}/staging/`, 'm')],
     // The image's key exactly (`?` starts the SDK's query, a space ends the path): never the thumbnail's.
-    ['copying the image', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_cut/${poseId}\\.png[? ]`, 'm')],
-    ['writing the thumbnail', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_cut/${poseId}_thumb\\.png[? ]`, 'm')],
-    ['removing the staging object', () => /^POST \/poses-test\/?\?delete/m],
+    ['copying the image', (poseId) => new RegExp(`^PUT /${server.bucket}/poses/gen_cut/${poseId}\\.png[? ]`, 'm')],
+    ['writing the thumbnail', (poseId) => new RegExp(`^PUT /${server.bucket}/poses/gen_cut/${poseId}_thumb\\.png[? ]`, 'm')],
+    ['removing the staging object', () => new RegExp(`^POST /${server.bucket}/?\\?delete`, 'm')],
   ];
 
   it.each(cutPoints)('cut while %s: the event fails, then succeeds once the server is back', async (_, cutPoint) => {

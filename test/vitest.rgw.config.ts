@@ -1,4 +1,4 @@
-import { defineConfig, mergeConfig } from 'vitest/config';
+import { defineConfig } from 'vitest/config';
 import base from './vitest.config.ts';
 
 /**
@@ -25,12 +25,12 @@ export const RGW_TEST_FILES = [
   'test/temporary-files.test.ts',
 ];
 
-export default mergeConfig(
-  base,
-  defineConfig({
-    test: {
-      include: RGW_TEST_FILES,
-      env: { S3_TEST_BACKEND: 'rgw' },
-    },
-  }),
-);
+// Not mergeConfig: it would append these files to the default config's include (every test file).
+export default defineConfig({
+  ...base,
+  test: {
+    ...base.test,
+    include: RGW_TEST_FILES,
+    env: { ...base.test?.env, S3_TEST_BACKEND: 'rgw' },
+  },
+});

@@ -23,6 +23,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -214,10 +215,7 @@ export async function startRgwS3Server(options: S3TestServerOptions = {}): Promi
         failures.push(error);
       }
     };
-    if (created) {
-      await attempt(() => emptyBucket(admin, bucket));
-      await attempt(() => admin.send(new DeleteBucketCommand({ Bucket: bucket })));
-    }
+    if (created) await attempt(() => deleteBucket(admin, bucket));
     if (topicArn !== undefined) await attempt(() => sns(aws, endpoint, { Action: 'DeleteTopic', TopicArn: topicArn! }));
     await sink.close();
     admin.destroy();
@@ -287,6 +285,23 @@ export async function startRgwS3Server(options: S3TestServerOptions = {}): Promi
       return stopped;
     },
   };
+}
+
+/**
+ * Empties the bucket and deletes it. A writer that outlived its test (one that timed out is not stopped) may
+ * write again in between: then it is emptied again, a few times.
+ */
+async function deleteBucket(client: S3Client, bucket: string): Promise<void> {
+  for (let round = 1; ; round++) {
+    await emptyBucket(client, bucket);
+    try {
+      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+      return;
+    } catch (error) {
+      if ((error as Error).name !== 'BucketNotEmpty' || round === 10) throw error;
+      await sleep(50 * round);
+    }
+  }
 }
 
 /** Deletes every object (and unfinished multipart upload) of the bucket. */

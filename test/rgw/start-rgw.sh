@@ -61,8 +61,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   started_install=$SECONDS
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd ceph-common curl >/dev/null
+  apt_log="$(mktemp)"
+  if ! { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd ceph-common curl; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    rm -f "$apt_log"
+    log "apt-get failed"
+    exit 1
+  fi
+  rm -f "$apt_log"
   log "installed in $((SECONDS - started_install)) s"
 fi
 
@@ -115,6 +121,10 @@ mon data avail crit = 1
 
 [mon]
 admin socket = $state/run/\$name.asok
+# Commit map changes at once (the default batches them for a second): radosgw's first start creates its pools
+# one after the other, two map changes each.
+paxos propose interval = 0.05
+paxos min wait = 0.01
 mon data = $state/mon/\$cluster-\$id
 mon initial members = a
 
@@ -143,7 +153,7 @@ fail() {
 # --- mon ---------------------------------------------------------------------------------------------------
 monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$state/monmap" >/dev/null
 ceph-mon -c "$conf" --mkfs -i a --monmap "$state/monmap" >"$state/log/mkfs-mon.out" 2>&1 || fail "ceph-mon --mkfs failed"
-ceph-mon -c "$conf" -i a || fail "ceph-mon did not start"
+ceph-mon -c "$conf" -i a 2>>"$state/log/daemons.err" || fail "ceph-mon did not start"
 ceph -c "$conf" --connect-timeout 30 -s >/dev/null || fail "the mon does not answer"
 
 # --- osd ---------------------------------------------------------------------------------------------------
@@ -152,7 +162,7 @@ osd_id="$(ceph -c "$conf" osd new "$osd_uuid")"
 [ "$osd_id" = 0 ] || fail "the new OSD is osd.$osd_id, not osd.0"
 mkdir -p "$state/osd/ceph-$osd_id"
 ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >"$state/log/mkfs-osd.out" 2>&1 || fail "ceph-osd --mkfs failed"
-ceph-osd -c "$conf" -i "$osd_id" || fail "ceph-osd did not start"
+ceph-osd -c "$conf" -i "$osd_id" 2>>"$state/log/daemons.err" || fail "ceph-osd did not start"
 for _ in $(seq 1 60); do
   ceph -c "$conf" osd dump 2>/dev/null | grep -q "^osd\.$osd_id up" && break
   sleep 0.5
@@ -160,7 +170,7 @@ done
 ceph -c "$conf" osd dump | grep -q "^osd\.$osd_id up" || fail "osd.$osd_id did not come up"
 
 # --- radosgw -----------------------------------------------------------------------------------------------
-radosgw -c "$conf" -n client.rgw.a || fail "radosgw did not start"
+radosgw -c "$conf" -n client.rgw.a 2>>"$state/log/daemons.err" || fail "radosgw did not start"
 endpoint="http://127.0.0.1:$rgw_port"
 for _ in $(seq 1 240); do
   curl -fsS -o /dev/null --max-time 2 "$endpoint/" 2>/dev/null && break

@@ -138,7 +138,7 @@ osd max object size = 134217728
 [client.rgw.a]
 admin socket = $state/run/\$name.asok
 rgw data = $state/rgw
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw thread pool size = 64
 EOF
 export CEPH_CONF="$conf"

@@ -29,7 +29,6 @@ running() {
   [ -s "$state/rgw.env" ] || return 1
   local daemon
   for daemon in "${daemons[@]}"; do pid_of "$daemon" >/dev/null || return 1; done
-  # shellcheck disable=SC1091
   local endpoint
   endpoint="$(sed -n 's/^S3_TEST_RGW_ENDPOINT=//p' "$state/rgw.env")"
   curl -fsS -o /dev/null --max-time 5 "$endpoint/"
@@ -42,6 +41,11 @@ if [ "${1:-}" = "--status" ]; then
   fi
   exit 1
 fi
+
+# One start at a time (two test runs starting at once would both start one in the same directory).
+mkdir -p "$(dirname "$state")"
+exec 9>"$state.lock"
+flock 9
 
 if running; then
   log "reusing the RGW already running from $state"

@@ -42,10 +42,11 @@ if [ "${1:-}" = "--status" ]; then
   exit 1
 fi
 
-# One start at a time (two test runs starting at once would both start one in the same directory).
+# One start at a time (two test runs starting at once would both start one in the same directory). The daemons
+# are started without this descriptor, or they would hold the lock for as long as they run.
 mkdir -p "$(dirname "$state")"
 exec 9>"$state.lock"
-flock 9
+flock -w 300 9 || { log "another start-rgw.sh has held $state.lock for 5 minutes"; exit 1; }
 
 if running; then
   log "reusing the RGW already running from $state"
@@ -157,7 +158,7 @@ fail() {
 # --- mon ---------------------------------------------------------------------------------------------------
 monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$state/monmap" >/dev/null
 ceph-mon -c "$conf" --mkfs -i a --monmap "$state/monmap" >"$state/log/mkfs-mon.out" 2>&1 || fail "ceph-mon --mkfs failed"
-ceph-mon -c "$conf" -i a 2>>"$state/log/daemons.err" || fail "ceph-mon did not start"
+ceph-mon -c "$conf" -i a 9>&- 2>>"$state/log/daemons.err" || fail "ceph-mon did not start"
 ceph -c "$conf" --connect-timeout 30 -s >/dev/null || fail "the mon does not answer"
 
 # --- osd ---------------------------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ osd_id="$(ceph -c "$conf" osd new "$osd_uuid")"
 [ "$osd_id" = 0 ] || fail "the new OSD is osd.$osd_id, not osd.0"
 mkdir -p "$state/osd/ceph-$osd_id"
 ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >"$state/log/mkfs-osd.out" 2>&1 || fail "ceph-osd --mkfs failed"
-ceph-osd -c "$conf" -i "$osd_id" 2>>"$state/log/daemons.err" || fail "ceph-osd did not start"
+ceph-osd -c "$conf" -i "$osd_id" 9>&- 2>>"$state/log/daemons.err" || fail "ceph-osd did not start"
 for _ in $(seq 1 60); do
   ceph -c "$conf" osd dump 2>/dev/null | grep -q "^osd\.$osd_id up" && break
   sleep 0.5
@@ -174,7 +175,7 @@ done
 ceph -c "$conf" osd dump | grep -q "^osd\.$osd_id up" || fail "osd.$osd_id did not come up"
 
 # --- radosgw -----------------------------------------------------------------------------------------------
-radosgw -c "$conf" -n client.rgw.a 2>>"$state/log/daemons.err" || fail "radosgw did not start"
+radosgw -c "$conf" -n client.rgw.a 9>&- 2>>"$state/log/daemons.err" || fail "radosgw did not start"
 endpoint="http://127.0.0.1:$rgw_port"
 for _ in $(seq 1 240); do
   curl -fsS -o /dev/null --max-time 2 "$endpoint/" 2>/dev/null && break

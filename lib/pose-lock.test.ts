@@ -9,12 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../test/support/s3-server.ts';
+import { untilLockExpired } from '../test/support/lock-expiry.ts';
 import { wrapStore } from '../test/support/wrap-store.ts';
-import { PoseBusyError, StoreUnavailableError } from './errors.ts';
+import { PoseBusyError, PreconditionFailedError, StoreUnavailableError } from './errors.ts';
 import { lockKey } from './layout.ts';
 import { createLogger } from './logger.ts';
-import { lockTtlMs, type LockTiming } from './deadlines.ts';
-import { lockExpired, PoseLocks, readLock } from './pose-lock.ts';
+import type { LockTiming } from './deadlines.ts';
+import { PoseLocks, readLock } from './pose-lock.ts';
 import { DirectoryStore } from './storage/directory-store.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 import { S3Store } from './storage/s3-store.ts';
@@ -48,16 +49,6 @@ const readLockToken = (stored: { body: Buffer } | undefined) => stored && readLo
 /** Short lock deadlines, for the tests that wait for one to pass (the S3 server's clock has whole seconds). */
 const SHORT: LockTiming = { holdMs: 300, marginMs: 700 };
 
-/** Waits until the store's own clock says the lock at `key` may be taken over (at most ttl + 3 s). */
-async function untilExpired(store: ObjectStore, key: string, timing: LockTiming): Promise<void> {
-  const deadline = performance.now() + lockTtlMs(timing) + 3000;
-  for (;;) {
-    const stored = await store.get(key);
-    if (!stored || lockExpired(stored, timing)) return;
-    if (performance.now() > deadline) throw new Error(`${key} did not expire by the store's clock`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) => {
   const store = () => adapters[adapter]!();
@@ -88,7 +79,7 @@ describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) 
   it('takes over an expired lock, and of many takers exactly one wins', async () => {
     const pose = freshPose();
     await store().put(lockKey(pose), foreignLock(), { contentType: 'application/json' });
-    await untilExpired(store(), lockKey(pose), SHORT);
+    await untilLockExpired(store(), lockKey(pose), SHORT);
     const lines: string[] = [];
     const locks = new PoseLocks(store(), createLogger((line) => lines.push(line)), { timing: SHORT });
     const takers = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => locks.acquire(pose, `taker ${i}`, { waitMs: 300 })));
@@ -116,6 +107,25 @@ describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) 
     const lock = await new PoseLocks(store(), quiet, { timing: SHORT }).acquire(pose, 'taker', { waitMs: 5000 });
     expect(lock.key).toBe(lockKey(pose));
     lock.release();
+  });
+
+  it('waits, then gives up, when every take-over of an expired lock is refused (no tight loop against the store)', async () => {
+    const pose = freshPose();
+    const inner = store();
+    await inner.put(lockKey(pose), foreignLock(), { contentType: 'application/json' });
+    await untilLockExpired(inner, lockKey(pose), SHORT);
+    let requests = 0;
+    const refusing = wrapStore(inner, {
+      get: (...args) => (requests++, inner.get(...args)),
+      put: (key, body, options) => {
+        requests++;
+        return options.ifMatch === undefined ? inner.put(key, body, options) : Promise.reject(new PreconditionFailedError(key, 'refused'));
+      },
+    });
+    const error = await new PoseLocks(refusing, quiet, { timing: SHORT }).acquire(pose, 'taker', { waitMs: 500 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoseBusyError);
+    // Backing off from 10 ms to 400 ms: a few dozen requests in half a second, not thousands.
+    expect(requests).toBeLessThan(60);
   });
 
   it('recognises its own lock when the write landed but its answer was lost (the SDK retried it)', async () => {

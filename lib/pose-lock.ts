@@ -113,7 +113,9 @@ export class PoseLocks {
           this.#logger.warn(`[Storage] Took over an expired lock of pose ${pose.poseId}`, { ...pose, holder });
           return taken.lock;
         }
-        continue;
+        if (!taken.current) continue; // released meanwhile: try again at once
+        // Another taker won: wait for it as for any holder (without the pause, a store that refused every
+        // take-over would be asked in a tight loop for the whole wait).
       }
       if (performance.now() >= waitUntil) throw new PoseBusyError(pose.poseId);
       // 10 ms doubling to 400 ms, with jitter so that waiters do not retry in step.

@@ -11,10 +11,11 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../functions/thumbnail.ts';
 import { parseConfig } from '../lib/config.ts';
-import { LOCK_TTL_MS, lockTtlMs } from '../lib/deadlines.ts';
+import type { LockTiming } from '../lib/deadlines.ts';
 import { lockKey, newStagingKey, recordKey } from '../lib/layout.ts';
 import { fileKey, imageKey, thumbnailKey } from '../lib/pose-files.ts';
 import { bodyOf } from '../lib/pose-image.ts';
+import { untilLockExpired } from './support/lock-expiry.ts';
 import { VARIANTS_ENV } from './support/two-uploads.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
@@ -26,6 +27,9 @@ import { lambdaContext, r2TestEnv, s3Event, sqsEvent } from './support/http-even
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
 let png: Buffer;
+
+/** Shortened lock deadlines: a lock a cut left behind expires in seconds (the store dates objects to the second). */
+const SHORT: LockTiming = { holdMs: 500, marginMs: 1500 };
 
 beforeAll(async () => {
   png = await sharp({ create: { width: 640, height: 480, channels: 3, background: '#3a6' } }).png().toBuffer();
@@ -106,13 +110,16 @@ describe('the real S3 server cut off mid-request', () => {
     await server.stop();
   });
 
-  /** The request line of each step for the pose `poseId` (letters, digits and `_` only: no regex escaping needed). */
+  /**
+   * The request line of each step for the pose `poseId` in the server's bucket (poseId: letters, digits and `_`
+   * only; a bucket name: lower-case letters, digits and `-`; so no regex escaping is needed).
+   */
   const cutPoints: [string, (poseId: string) => RegExp][] = [
-    ['reading the upload', () => /^GET \/poses-test\/staging\//m],
+    ['reading the upload', () => new RegExp(`^GET /${server.bucket}/staging/`, 'm')],
     // The image's key exactly (`?` starts the SDK's query, a space ends the path): never the thumbnail's.
-    ['copying the image', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_cut/${poseId}\\.png[? ]`, 'm')],
-    ['writing the thumbnail', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_cut/${poseId}_thumb\\.png[? ]`, 'm')],
-    ['removing the staging object', () => /^POST \/poses-test\/?\?delete/m],
+    ['copying the image', (poseId) => new RegExp(`^PUT /${server.bucket}/poses/gen_cut/${poseId}\\.png[? ]`, 'm')],
+    ['writing the thumbnail', (poseId) => new RegExp(`^PUT /${server.bucket}/poses/gen_cut/${poseId}_thumb\\.png[? ]`, 'm')],
+    ['removing the staging object', () => new RegExp(`^POST /${server.bucket}/?\\?delete`, 'm')],
   ];
 
   it.each(cutPoints)('cut while %s: the event fails, then succeeds once the server is back', async (_, cutPoint) => {
@@ -124,7 +131,7 @@ describe('the real S3 server cut off mid-request', () => {
       R2_ENDPOINT: proxy.endpoint,
     });
     const client = createS3Client(config.r2!);
-    const handler = createHandler(createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined) }));
+    const handler = createHandler(createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined), lockTiming: SHORT }));
     const stagingKey = `staging/gen_cut/${poseId}/${randomUUID()}`;
     await direct.put(stagingKey, png, { contentType: 'image/png' });
 
@@ -138,11 +145,9 @@ describe('the real S3 server cut off mid-request', () => {
 
     proxy.restore();
     const lock = `locks/gen_cut/${poseId}.json`;
-    if (await direct.head(lock)) {
-      // Cut before the lock could be released: the lock holds the pose until it expires (LOCK_TTL_MS), then
-      // the next attempt takes it over. Time passes: the store dates the lock past its lifetime.
-      await server.backdate(lock, LOCK_TTL_MS + 1000);
-    }
+    // Cut before the lock could be released: the lock holds the pose until it expires, then the next attempt
+    // takes it over (shortened lock deadlines here).
+    await untilLockExpired(direct, lock, SHORT);
     expect(await handler(s3Event(stagingKey), lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
     const left: string[] = [];
     for (const area of ['poses', 'locks', 'backups']) for await (const object of direct.list(`${area}/gen_cut/${poseId}`)) left.push(object.key);
@@ -158,7 +163,7 @@ describe('the real S3 server cut off mid-request', () => {
     const direct = new S3Store(server.r2Config);
     const config = parseConfig({ ...r2TestEnv(), ...server.r2Env, R2_ENDPOINT: proxy.endpoint, POSE_VARIANTS: VARIANTS_ENV });
     const client = createS3Client(config.r2!);
-    const services = createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined) });
+    const services = createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined), lockTiming: SHORT });
     const handler = createHandler(services);
     const stagingKey = newStagingKey(pose);
     await direct.put(stagingKey, png, { contentType: 'image/png' });
@@ -171,7 +176,7 @@ describe('the real S3 server cut off mid-request', () => {
     const [image, ...derived] = await Promise.all(services.storage.files.all.map((file) => direct.head(fileKey(pose, file))));
     expect(derived.some((info) => info !== undefined) && image === undefined, 'a variant or thumbnail without its image').toBe(false);
     expect(await services.uploads.getStatus(pose)).toMatchObject({ status: 'pending' });
-    if (await direct.head(lockKey(pose))) await server.backdate(lockKey(pose), LOCK_TTL_MS + 1000);
+    await untilLockExpired(direct, lockKey(pose), SHORT);
     expect(await handler(s3Event(stagingKey), lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
     const rendered = await services.storage.render(png);
     for (const file of services.storage.files.all) {
@@ -194,7 +199,7 @@ describe('the real S3 server cut off mid-request', () => {
     const direct = new S3Store(server.r2Config);
     const config = parseConfig({ ...r2TestEnv(), ...server.r2Env, R2_ENDPOINT: proxy.endpoint });
     const client = createS3Client(config.r2!);
-    const lockTiming = { holdMs: 500, marginMs: 1500 };
+    const lockTiming = SHORT;
     const services = createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined), lockTiming });
     const handler = createHandler(services);
     const stagingKey = newStagingKey(pose);
@@ -212,7 +217,7 @@ describe('the real S3 server cut off mid-request', () => {
     const [image, thumbnail] = await published();
     expect(thumbnail !== undefined && image === undefined, 'a thumbnail without its image').toBe(false);
 
-    await server.backdate(lockKey(pose), lockTtlMs(lockTiming) + 1000); // its lock, left behind, expired
+    await untilLockExpired(direct, lockKey(pose), lockTiming); // its lock, left behind, expires
     expect(await handler(s3Event(stagingKey), lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
     const [imageAfter, thumbnailAfter, record] = await published();
     expect(imageAfter?.body.equals(png)).toBe(true);

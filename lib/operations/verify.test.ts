@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
+import { S3_TEST_BACKEND, startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
 import { wrapStore } from '../../test/support/wrap-store.ts';
 import { parseConfig } from '../config.ts';
 import { lockKey, newStagingKey, recordKey, type PoseRef } from '../layout.ts';
@@ -206,9 +206,10 @@ async function expectRepaired(services: Services): Promise<void> {
 
 describe.each([
   ['local', () => new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' }), () => backdateFile],
-  ['r2', () => bucket, () => server.backdate],
-] as const)('verify in %s mode', (_mode, makeStore, backdate) => {
-  it('finds every planted problem, changes nothing without --repair, repairs what it can with it', async () => {
+  ['r2', () => bucket, () => server.backdate!],
+] as const)('verify in %s mode', (mode, makeStore, backdate) => {
+  // The planted expired lock is dated in the past, which RGW cannot do.
+  it.skipIf(mode === 'r2' && S3_TEST_BACKEND === 'rgw')('finds every planted problem, changes nothing without --repair, repairs what it can with it', async () => {
     const services = servicesOn(makeStore());
     await plant(services, backdate());
     const before = await seen(services, pose('gen_1', 'nothumb'));
@@ -253,9 +254,9 @@ describe.each([
 
 describe.each([
   ['local', () => new DirectoryStore({ root, uploadBaseUrl: 'http://127.0.0.1:1' }), () => backdateFile],
-  ['r2', () => bucket, () => server.backdate],
-] as const)('verify --repair in %s mode', (_mode, makeStore, backdate) => {
-  it('pairs no files it has not checked belong together: a re-save that died after its thumbnail and before its record', async () => {
+  ['r2', () => bucket, () => server.backdate!],
+] as const)('verify --repair in %s mode', (mode, makeStore, backdate) => {
+  it.skipIf(mode === 'r2' && S3_TEST_BACKEND === 'rgw')('pairs no files it has not checked belong together: a re-save that died after its thumbnail and before its record', async () => {
     const store = makeStore();
     const services = servicesOn(store);
     const ref = pose('gen_4', 'resave');

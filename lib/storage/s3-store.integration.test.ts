@@ -7,7 +7,7 @@ import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PermissionDeniedError, StoreUnavailableError } from '../errors.ts';
-import { startS3Server, type S3rverEventRecord, type S3TestServer } from '../../test/support/s3-server.ts';
+import { S3_TEST_BACKEND, startS3Server, type S3rverEventRecord, type S3TestServer } from '../../test/support/s3-server.ts';
 import { type PresignedUpload } from './object-store.ts';
 import { createS3Client } from './s3-client.ts';
 import { S3Store } from './s3-store.ts';
@@ -344,7 +344,9 @@ describe('S3Store against s3rver', () => {
       }
     });
 
-    it('a stopped server is a StoreUnavailableError on every operation (never "missing")', async () => {
+    // Skipped on RGW: it needs a server of its own to stop, and stop() there deletes a bucket of the shared
+    // gateway, whose endpoint keeps answering.
+    it.skipIf(S3_TEST_BACKEND === 'rgw')('a stopped server is a StoreUnavailableError on every operation (never "missing")', async () => {
       const stopped = await startS3Server();
       await stopped.stop();
       const deadClient = new S3Client({

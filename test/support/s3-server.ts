@@ -18,6 +18,10 @@
  *
  * Quirks worth knowing: s3rver lets unsigned (anonymous) requests through, and it answers every CORS preflight
  * it accepts with `Access-Control-Allow-Origin: *`.
+ *
+ * With S3_TEST_BACKEND=rgw (`npm run test:rgw`), startS3Server() returns a bucket of a real Ceph RADOS Gateway
+ * instead (test/support/rgw-server.ts: a fresh bucket per call, its events pushed by RGW); `kind` says which.
+ * A test that needs what only s3rver has (a server of its own it can stop) skips on RGW: see S3_TEST_BACKEND.
  */
 import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -60,6 +64,11 @@ export interface S3TestServerOptions {
 }
 
 export interface S3TestServer {
+  /**
+   * `s3rver`: in-process, a server of its own (stop() closes it). `rgw`: a bucket of the shared Ceph RADOS
+   * Gateway that test/rgw/start-rgw.sh started (stop() deletes the bucket; the endpoint keeps answering).
+   */
+  kind: 's3rver' | 'rgw';
   /** `http://127.0.0.1:<port>` */
   endpoint: string;
   bucket: string;
@@ -69,16 +78,23 @@ export interface S3TestServer {
   r2Config: R2Config;
   /** The same as R2_* environment variables (r2 mode's configuration, without STORAGE_MODE and API_TOKEN). */
   r2Env: Record<string, string>;
-  /** Every object event so far, oldest first (clear it with `events.length = 0`). */
+  /**
+   * Every object event so far, oldest first (clear it with `events.length = 0`). On RGW, ObjectCreated only,
+   * `eventSource` "ceph:s3" and `awsRegion` "".
+   */
   events: S3rverEventRecord[];
   /** Calls `listener` for each later object event; returns the function that unsubscribes it. */
   onEvent(listener: (record: S3rverEventRecord) => void): () => void;
   /**
    * Makes an object look `ageMs` old to the store itself (its Last-Modified): what a lock left by a writer that
-   * died long ago, or a generation untouched for weeks, looks like.
+   * died long ago, or a generation untouched for weeks, looks like. s3rver only: RGW cannot date an object in
+   * the past (tests that need it skip on RGW, or wait for the store's clock instead).
    */
-  backdate(key: string, ageMs: number): Promise<void>;
-  /** Closes the server (dropping open connections) and removes its directory. Safe to call twice. */
+  backdate?(key: string, ageMs: number): Promise<void>;
+  /**
+   * Closes the server (dropping open connections) and removes its directory; on RGW, empties and deletes the
+   * bucket and its event topic instead. Safe to call twice.
+   */
   stop(): Promise<void>;
 }
 
@@ -98,10 +114,26 @@ type S3rverConstructor = new (options: {
   configureBuckets: { name: string; configs?: string[] }[];
 }) => S3rverInstance;
 
+/**
+ * Which server startS3Server() starts: `s3rver` (the default), or `rgw` when S3_TEST_BACKEND=rgw. Read when
+ * this module loads, so that a test can skip before any server starts (`it.skipIf(S3_TEST_BACKEND === 'rgw')`).
+ */
+export const S3_TEST_BACKEND: S3TestServer['kind'] = selectBackend(process.env.S3_TEST_BACKEND);
+
+function selectBackend(value: string | undefined): S3TestServer['kind'] {
+  if (value === undefined || value === '' || value === 's3rver') return 's3rver';
+  if (value === 'rgw') return 'rgw';
+  throw new Error(`S3_TEST_BACKEND is ${JSON.stringify(value)}: it is s3rver (the default) or rgw`);
+}
+
 const S3rver = createRequire(import.meta.url)('@20minutes/s3rver') as S3rverConstructor;
 
 /** Starts a server with one bucket. Call `stop()` when done (e.g. in afterAll). */
 export async function startS3Server(options: S3TestServerOptions = {}): Promise<S3TestServer> {
+  if (S3_TEST_BACKEND === 'rgw') {
+    const { startRgwS3Server } = await import('./rgw-server.ts');
+    return startRgwS3Server(options);
+  }
   const bucket = options.bucket ?? 'poses-test';
   const directory = await mkdtemp(path.join(tmpdir(), 's3rver-'));
   const configs = options.cors === undefined ? [] : [typeof options.cors === 'string' ? options.cors : corsConfigXml(options.cors)];
@@ -146,6 +178,7 @@ export async function startS3Server(options: S3TestServerOptions = {}): Promise<
   };
 
   return {
+    kind: 's3rver',
     endpoint,
     bucket,
     accessKeyId: S3RVER_ACCESS_KEY_ID,

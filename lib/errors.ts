@@ -152,3 +152,13 @@ export function describeValue(value: unknown): string {
   const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   return value.length > 40 ? `${shown}, ${value.length} characters` : shown;
 }
+
+/**
+ * The store does not enforce a condition the service's guarantees rest on (create-only or replace-if-version
+ * writes): running on it would be silently unsafe, so nothing is written. Says which condition and why it matters.
+ */
+export class UnsafeStoreError extends StoreUnavailableError {
+  constructor(where: string, missing: string, needed: string) {
+    super(`the store at ${where} does not enforce ${missing}, which ${needed}: pose-storage refuses to write to it (R2, AWS S3 and Ceph RGW enforce it)`);
+  }
+}

@@ -197,7 +197,8 @@ export class PoseStorage {
    * Writes every file of the table in its order (the image, the variants, the thumbnail last), then the record,
    * under the lock (through its store: every request ends by the lock's deadline). The image is copied inside the
    * store from the upload when `copyUpload` (it is the upload itself: no byte sent again), on the condition that
-   * the upload is still the version validated. If the pose was published, each of its files but the last is
+   * the upload is still the version validated; on a store that does not enforce that condition (store-dialect.ts)
+   * the validated bytes are written instead, so that what is published is always what was validated. If the pose was published, each of its files but the last is
    * first kept aside, so that a failure part-way puts them all back: a failed write never destroys what was
    * published, and never leaves a file with another upload's files. Once the last file is written the pose is
    * whole (the newer one), and only its record may be behind. The record names the version of each file, so
@@ -213,6 +214,7 @@ export class PoseStorage {
     const { pose, store } = lock;
     const files = this.files.all;
     const keptAside = new Set<string>();
+    const copy = copyUpload && (await store.dialect()).copySourceCondition;
     // What is written so far (writes are atomic: a failed one changed nothing).
     const written: PoseFile[] = [];
     const versions: Record<string, string> = {};
@@ -235,7 +237,7 @@ export class PoseStorage {
         const options = { contentType: file.contentType, cacheControl: this.#cacheControl };
         lock.assertHeld();
         const version =
-          file === IMAGE_FILE && copyUpload
+          file === IMAGE_FILE && copy
             ? await store.copy(upload.key, key, { ...options, sourceEtag: upload.etag })
             : await store.put(key, bodyOf(rendered, file), options);
         written.push(file);

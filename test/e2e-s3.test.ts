@@ -159,9 +159,10 @@ describe('end to end against s3rver', () => {
     expect(await statusBody('gen_e2e', 'pose-1')).toEqual({ generationId: 'gen_e2e', poseId: 'pose-1', status: 'pending' });
 
     const records = await createdRecords(stagingKey);
-    expect(records.map((record) => record.eventName)).toEqual(['ObjectCreated:Put']);
+    // RGW also sends one for the PUT it refused (412): the handler meets the same key twice, a no-op the second time.
+    expect(records.map((record) => record.eventName)).toEqual(server.kind === 'rgw' ? ['ObjectCreated:Put', 'ObjectCreated:Put'] : ['ObjectCreated:Put']);
     const event = asS3Event(records);
-    expect(await handlers.thumbnail(event, lambdaContext())).toEqual({ batchItemFailures: [], processed: 1 });
+    expect(await handlers.thumbnail(event, lambdaContext())).toEqual({ batchItemFailures: [], processed: records.length });
 
     expect(await statusBody('gen_e2e', 'pose-1')).toEqual({
       generationId: 'gen_e2e',

@@ -23,11 +23,13 @@ export function countTraffic(store: ObjectStore): { store: ObjectStore; traffic:
       if (object) traffic.bytesIn += object.body.byteLength;
       return object;
     },
-    head: (key) => store.head(key),
-    copy: (sourceKey, targetKey, options) => store.copy(sourceKey, targetKey, options),
-    delete: (keys) => store.delete(keys),
-    list: (prefix) => store.list(prefix),
-    presignUpload: (key, options) => store.presignUpload(key, options),
+    // Every argument passes through: a request made under a pose's lock carries its deadline (signal).
+    head: (...args) => store.head(...args),
+    copy: (...args) => store.copy(...args),
+    delete: (...args) => store.delete(...args),
+    list: (...args) => store.list(...args),
+    presignUpload: (...args) => store.presignUpload(...args),
+    dialect: () => store.dialect(),
   };
   return { store: counted, traffic };
 }

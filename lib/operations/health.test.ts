@@ -114,6 +114,7 @@ describe('checkHealth', () => {
       delete: never,
       copy: never,
       presignUpload: never,
+      dialect: never,
       list: () => ({ [Symbol.asyncIterator]: () => ({ next: never }) }),
     };
     const report = await checkHealth({ config: localConfig, store: hanging, timeoutMs: 50, minFreeBytes: 1 });

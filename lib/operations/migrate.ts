@@ -118,11 +118,6 @@ const add = (into: Tally, bytes: number) => {
   into.bytes += bytes;
 };
 
-/** Every object under the prefixes, one prefix after the other. */
-async function* listAll(store: ObjectStore, prefixes: readonly string[]): AsyncGenerator<ObjectInfo> {
-  for (const prefix of prefixes) yield* store.list(prefix);
-}
-
 export async function migrate(options: MigrateOptions): Promise<MigrationResult> {
   const { source, target, from, to, logger, signal, onProgress } = options;
   const dryRun = options.dryRun ?? false;
@@ -161,7 +156,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
 
   // Pre-flight: a missing bucket or a refused credential fails here, once, not once per object.
   await readFirst(target.list(PUBLIC_PREFIX));
-  for await (const object of listAll(source, MIGRATED_PREFIXES)) add(result.total, object.size);
+  for (const prefix of MIGRATED_PREFIXES) for await (const object of source.list(prefix)) add(result.total, object.size);
   logger?.info(`[Storage] Migration started: ${result.total.files} files from ${from} to ${to}`, {
     from,
     to,
@@ -237,7 +232,12 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
     }
   };
 
-  await forEachConcurrent(listAll(source, MIGRATED_PREFIXES), concurrency, migrateOne, signal);
+  // One prefix after the other, each finished before the next starts: a record is copied only once every file it
+  // describes is in the target (pipelined, the last files could still be in flight when the first records went).
+  for (const prefix of MIGRATED_PREFIXES) {
+    if (signal?.aborted) break;
+    await forEachConcurrent(source.list(prefix), concurrency, migrateOne, signal);
+  }
   result.aborted = signal?.aborted === true && result.done.files < result.total.files;
   result.elapsedMs = performance.now() - started;
   const summary = {

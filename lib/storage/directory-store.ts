@@ -27,6 +27,7 @@ import {
   type WriteConditions,
   type Written,
 } from './object-store.ts';
+import { FULL_DIALECT, type StoreDialect } from './store-dialect.ts';
 import { signUploadUrl } from './upload-signature.ts';
 
 /** Where half-written files live until they are renamed into place; never listed, never served. */
@@ -247,6 +248,11 @@ export class DirectoryStore implements ObjectStore {
         }
       }
     }
+  }
+
+  /** Every condition, enforced here (create-only by a hard link, replace-if-version by compare-and-rename). */
+  dialect(): Promise<StoreDialect> {
+    return Promise.resolve(FULL_DIALECT);
   }
 
   async presignUpload(key: string, options: PresignUploadOptions): Promise<PresignedUpload> {

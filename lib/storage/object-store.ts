@@ -1,4 +1,5 @@
 import { PoseStorageError, StoreUnavailableError } from '../errors.ts';
+import type { StoreDialect } from './store-dialect.ts';
 
 /**
  * The one storage interface. Two adapters implement it: a directory (local mode) and the S3 API (R2 or any
@@ -100,6 +101,11 @@ export interface ObjectStore {
    * `If-None-Match: *` it must send makes a second PUT to the same URL fail while the object exists.
    */
   presignUpload(key: string, options: PresignUploadOptions): Promise<PresignedUpload>;
+  /**
+   * Which conditions the store enforces (store-dialect.ts): measured on an S3 store before its first write that
+   * needs one; the directory store enforces them all itself.
+   */
+  dialect(): Promise<StoreDialect>;
 }
 
 /**
@@ -124,5 +130,6 @@ export function withSignal(store: ObjectStore, signal: AbortSignal): ObjectStore
     delete: (keys) => store.delete(keys, { signal }),
     list: (prefix) => store.list(prefix, { signal }),
     presignUpload: (key, options) => store.presignUpload(key, options),
+    dialect: () => store.dialect(),
   };
 }

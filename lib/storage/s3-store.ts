@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { R2Config } from '../config.ts';
-import { ObjectTooLargeError, PermissionDeniedError, PoseStorageError, PreconditionFailedError, StoreUnavailableError } from '../errors.ts';
+import { ObjectTooLargeError, PermissionDeniedError, PoseStorageError, PreconditionFailedError, StoreUnavailableError, UnsafeStoreError } from '../errors.ts';
 import {
   abortedRequestError,
   type CopyOptions,
@@ -15,6 +15,7 @@ import {
   type Written,
 } from './object-store.ts';
 import { storeDateOf } from './s3-store-date.ts';
+import { FULL_DIALECT, ifMatchHeader, probeDialect, type StoreDialect } from './store-dialect.ts';
 
 /** DeleteObjects takes at most 1,000 keys a request (S3 and R2 alike). */
 const DELETE_BATCH = 1000;
@@ -32,6 +33,8 @@ export class S3Store implements ObjectStore {
   #client: Promise<S3Client> | undefined;
   /** Made on the first upload URL: only the presign function signs any, the others never load the signer. */
   #presign: Promise<(key: string, options: PresignUploadOptions) => Promise<PresignedUpload>> | undefined;
+  /** Measured on the first write that needs a condition (probeDialect), then kept; measured again after a failure. */
+  #dialect: Promise<StoreDialect> | undefined;
 
   constructor(r2: R2Config, client?: S3Client) {
     this.#r2 = r2;
@@ -47,6 +50,8 @@ export class S3Store implements ObjectStore {
   async put(key: string, body: Uint8Array, options: PutOptions): Promise<Written> {
     const [{ PutObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
     const { signal } = options;
+    const conditional = options.ifNoneMatch !== undefined || options.ifMatch !== undefined;
+    const dialect = conditional ? await this.#enforcing(options.ifMatch === undefined ? 'create-only' : 'replace-if-version') : FULL_DIALECT;
     const response = await this.#send('put', key, signal, () =>
       client.send(
         new PutObjectCommand({
@@ -56,7 +61,7 @@ export class S3Store implements ObjectStore {
           ContentType: options.contentType,
           CacheControl: options.cacheControl,
           IfNoneMatch: options.ifNoneMatch,
-          IfMatch: options.ifMatch === undefined ? undefined : quoted(options.ifMatch),
+          IfMatch: options.ifMatch === undefined ? undefined : ifMatchHeader(dialect, options.ifMatch),
         }),
         aborting(signal),
       ),
@@ -98,6 +103,10 @@ export class S3Store implements ObjectStore {
   async copy(sourceKey: string, targetKey: string, options: CopyOptions): Promise<Written> {
     const [{ CopyObjectCommand }, client] = await Promise.all([sdk(), this.#s3()]);
     const { signal } = options;
+    if (options.sourceEtag !== undefined && !(await this.dialect()).copySourceCondition) {
+      // Callers ask dialect() first and put the bytes instead; a copy that would not be conditional is never made.
+      throw new UnsafeStoreError(this.#where(), 'x-amz-copy-source-if-match on CopyObject', 'a conditional copy needs');
+    }
     try {
       const response = await client.send(
         new CopyObjectCommand({
@@ -155,6 +164,33 @@ export class S3Store implements ObjectStore {
       if (signal?.aborted) throw abortedRequestError(signal, `list ${prefix}`);
       throw this.#error(error, 'list', prefix);
     }
+  }
+
+  dialect(): Promise<StoreDialect> {
+    this.#dialect ??= this.#s3()
+      .then((client) => probeDialect(client, this.#bucket))
+      .catch((error: unknown) => {
+        this.#dialect = undefined; // a store that failed to answer is asked again next time
+        throw this.#error(error, 'probe the conditions of', '');
+      });
+    return this.#dialect;
+  }
+
+  /** The dialect, when the store enforces the kind of write asked for; else an UnsafeStoreError naming it. */
+  async #enforcing(kind: 'create-only' | 'replace-if-version'): Promise<StoreDialect> {
+    const dialect = await this.dialect();
+    if (kind === 'create-only' && !dialect.createOnly) {
+      throw new UnsafeStoreError(this.#where(), 'If-None-Match: * on PutObject', 'the pose lock and create-once upload URLs are built on (two writers could change a pose at once)');
+    }
+    if (kind === 'replace-if-version' && dialect.ifMatch === 'none') {
+      throw new UnsafeStoreError(this.#where(), 'If-Match on PutObject', 'taking over the lock of a writer that died needs (two takers could both win)');
+    }
+    return dialect;
+  }
+
+  /** The store's host and bucket, for people. */
+  #where(): string {
+    return `${safeUrl(this.#r2.endpoint)?.host ?? 'the endpoint'} (bucket ${this.#bucket})`;
   }
 
   async presignUpload(key: string, options: PresignUploadOptions): Promise<PresignedUpload> {

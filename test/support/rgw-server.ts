@@ -190,6 +190,7 @@ function corsRules(rules: readonly CorsRule[]) {
 
 /** startS3Server() on RGW: a fresh bucket, its CORS, and its ObjectCreated events. */
 export async function startRgwS3Server(options: S3TestServerOptions = {}): Promise<S3TestServer> {
+  if (options.enforceConditions === false) throw new Error('RGW enforces its conditions: a store that enforces none is s3rver with enforceConditions: false');
   const { endpoint, accessKeyId, secretAccessKey } = rgwEndpoint();
   const bucket = uniqueBucketName(options.bucket ?? 'poses-test');
   // us-east-1: the SDK then sends no LocationConstraint, which RGW would check against its zonegroup's name.

@@ -61,6 +61,11 @@ export interface S3TestServerOptions {
   bucket?: string;
   /** The bucket's CORS configuration: a `<CORSConfiguration>` XML document, or rules to build one from. */
   cors?: string | readonly CorsRule[];
+  /**
+   * False: stock s3rver's behaviour, a store that enforces no condition (If-None-Match, If-Match, the copy
+   * source's). s3rver only. Default true (patches/ enforces them as S3 and R2 do).
+   */
+  enforceConditions?: boolean;
 }
 
 export interface S3TestServer {
@@ -104,6 +109,8 @@ interface S3rverInstance {
   close(): Promise<void>;
   on(event: 'event', listener: (event: { Records: S3rverEventRecord[] }) => void): unknown;
   httpServer?: Server;
+  /** Read by the patch's condition checks (patches/@20minutes+s3rver+*.patch). */
+  ignoreConditions?: boolean;
 }
 type S3rverConstructor = new (options: {
   address: string;
@@ -146,6 +153,7 @@ export async function startS3Server(options: S3TestServerOptions = {}): Promise<
     resetOnClose: false,
     configureBuckets: [{ name: bucket, configs }],
   });
+  server.ignoreConditions = options.enforceConditions === false;
 
   const events: S3rverEventRecord[] = [];
   const listeners = new Set<(record: S3rverEventRecord) => void>();

@@ -10,6 +10,7 @@ export function wrapStore(inner: ObjectStore, overrides: Partial<ObjectStore> = 
     delete: (...args) => inner.delete(...args),
     list: (...args) => inner.list(...args),
     presignUpload: (...args) => inner.presignUpload(...args),
+    dialect: () => inner.dialect(),
     ...overrides,
   };
 }

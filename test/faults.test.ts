@@ -168,7 +168,7 @@ describe('the real S3 server cut off mid-request', () => {
     const stagingKey = newStagingKey(pose);
     await direct.put(stagingKey, png, { contentType: 'image/png' });
     const [name, ext] = role.split('.');
-    proxy.cutAt(new RegExp(`^PUT /poses-test/poses/gen_cutv/${poseId}_${name}\\.${ext}[? ]`, 'm'));
+    proxy.cutAt(new RegExp(`^PUT /${server.bucket}/poses/gen_cutv/${poseId}_${name}\\.${ext}[? ]`, 'm'));
     await expect(handler(s3Event(stagingKey), lambdaContext())).rejects.toThrow(/retried/);
     proxy.restore();
     // The line is still down when the undo runs: the image may be left, but never a file made from it without
@@ -187,10 +187,10 @@ describe('the real S3 server cut off mid-request', () => {
 
   /** Each write under the lock, held on the wire past the lock's deadline (a slow network, the SDK's retries). */
   const stallPoints: [string, (poseId: string) => RegExp][] = [
-    ['copying the image', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_stall/${poseId}\\.png[? ]`, 'm')],
-    ['writing the thumbnail', (poseId) => new RegExp(`^PUT /poses-test/poses/gen_stall/${poseId}_thumb\\.png[? ]`, 'm')],
-    ['writing the record', (poseId) => new RegExp(`^PUT /poses-test/records/gen_stall/${poseId}\\.json[? ]`, 'm')],
-    ['removing the staging object', () => /^POST \/poses-test\/?\?delete/m],
+    ['publishing the image', (poseId) => new RegExp(`^PUT /${server.bucket}/poses/gen_stall/${poseId}\\.png[? ]`, 'm')],
+    ['writing the thumbnail', (poseId) => new RegExp(`^PUT /${server.bucket}/poses/gen_stall/${poseId}_thumb\\.png[? ]`, 'm')],
+    ['writing the record', (poseId) => new RegExp(`^PUT /${server.bucket}/records/gen_stall/${poseId}\\.json[? ]`, 'm')],
+    ['removing the staging object', () => new RegExp(`^POST /${server.bucket}/?\\?delete`, 'm')],
   ];
 
   it.each(stallPoints)('stalled past the lock\'s deadline while %s: the event fails, nothing lands late, the retry publishes whole', async (_, stallPoint) => {

@@ -13,6 +13,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
+import { FULL_DIALECT } from '../lib/storage/store-dialect.ts';
 import { fakeBucket, serviceError } from '../test/support/fake-s3-bucket.ts';
 import { bearer, captureLogs, httpEvent, lambdaContext, r2TestEnv, TEST_BUCKET, TEST_ORIGIN, TEST_TOKENS } from '../test/support/http-events.ts';
 import { expectError, header } from '../test/support/http-results.ts';
@@ -22,7 +23,7 @@ const config = parseConfig(r2TestEnv());
 const client = createS3Client(config.r2!);
 const s3 = mockClient(client);
 const logs = captureLogs();
-const handler = createHandler(createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(logs.sink) }));
+const handler = createHandler(createServices({ config, store: new S3Store(config.r2!, client, FULL_DIALECT), logger: createLogger(logs.sink) }));
 const fake = fakeBucket(s3);
 
 const UUID_A = '0b6c5d0e-2f0a-4c54-9d0e-5b8a8f5f0a11';

@@ -20,6 +20,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
+import { FULL_DIALECT } from '../lib/storage/store-dialect.ts';
 import { httpEvent, lambdaContext, r2TestEnv, TEST_ORIGIN, TEST_TOKENS } from '../test/support/http-events.ts';
 import { createHandler as createDelete } from './delete.ts';
 import { createHandler as createPresign } from './presign.ts';
@@ -35,7 +36,7 @@ const s3 = mockClient(client);
 const errors: string[] = [];
 const services = createServices({
   config,
-  store: new S3Store(config.r2!, client),
+  store: new S3Store(config.r2!, client, FULL_DIALECT),
   logger: createLogger((line, level) => {
     if (level === 'error') errors.push(line);
   }),

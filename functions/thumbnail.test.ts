@@ -15,6 +15,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
 import { createS3Client } from '../lib/storage/s3-client.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
+import { FULL_DIALECT } from '../lib/storage/store-dialect.ts';
 import { signWebhookBody } from '../lib/webhook.ts';
 import { fakeBucket, serviceError } from '../test/support/fake-s3-bucket.ts';
 import {
@@ -44,7 +45,7 @@ const config = parseConfig(r2TestEnv({ MAX_INPUT_PIXELS: '1000000' }));
 const client = createS3Client(config.r2!);
 const s3 = mockClient(client);
 const logs = captureLogs();
-const services = createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(logs.sink) });
+const services = createServices({ config, store: new S3Store(config.r2!, client, FULL_DIALECT), logger: createLogger(logs.sink) });
 const handler = createHandler(services);
 
 /** The in-memory bucket the mocked client answers from. */
@@ -472,7 +473,7 @@ describe('thumbnail handler: the optional webhook', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
     const webhookConfig = parseConfig(r2TestEnv({ READY_WEBHOOK_URL: url, WEBHOOK_SECRET: SECRET }));
-    webhookHandler = createHandler(createServices({ config: webhookConfig, store: new S3Store(config.r2!, client), logger: createLogger(logs.sink) }));
+    webhookHandler = createHandler(createServices({ config: webhookConfig, store: new S3Store(config.r2!, client, FULL_DIALECT), logger: createLogger(logs.sink) }));
   });
 
   afterAll(async () => {

@@ -331,7 +331,7 @@ describe('pose-storage CLI', () => {
     const run = await cli(['smoke', '--quiet'], env());
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Storage smoke test, local mode/);
-    expect(run.stdout).toContain('\n6 passed, 0 failed\n');
+    expect(run.stdout).toContain('\n7 passed, 0 failed\n');
     expect(run.stderr).toBe('');
   });
 });

@@ -31,6 +31,7 @@ import { createLogger } from '../logger.ts';
 import { createServices } from '../services.ts';
 import { createS3Client } from '../storage/s3-client.ts';
 import { S3Store } from '../storage/s3-store.ts';
+import { FULL_DIALECT } from '../storage/store-dialect.ts';
 import { normalizeObjectEvent, type EventKind } from './object-events.ts';
 
 const NUM_RUNS = process.env.STRESS === '1' ? 5000 : 200; // npm run test:stress runs many more
@@ -169,7 +170,7 @@ describe('the thumbnail handler on arbitrary events, with a store that always an
   const client = createS3Client(config.r2!);
   const s3 = mockClient(client);
   const handler = createThumbnailHandler(
-    createServices({ config, store: new S3Store(config.r2!, client), logger: createLogger(() => undefined) }),
+    createServices({ config, store: new S3Store(config.r2!, client, FULL_DIALECT), logger: createLogger(() => undefined) }),
   );
   /** What GetObject answers: bytes of an image, of text, or of nothing. */
   let bodies: Uint8Array[] = [];

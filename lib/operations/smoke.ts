@@ -14,6 +14,7 @@ import type { Config } from '../config.ts';
 import { InvalidIdError, InvalidImageError, PreconditionFailedError } from '../errors.ts';
 import { lockKey, STAGING_PREFIX } from '../layout.ts';
 import { fileKey, imageKey, thumbnailKey } from '../pose-files.ts';
+import { describeDialect } from '../storage/store-dialect.ts';
 import { checkImage } from './verify.ts';
 import { fileVerdict } from './verify-inspect.ts';
 import type { Logger } from '../logger.ts';
@@ -66,6 +67,12 @@ export async function runSmoke({ storage, config, write }: SmokeOptions): Promis
     write('\n0 passed, 1 failed (the other checks need the store)');
     return { passed: 0, failed: 1 };
   }
+
+  await check('store dialect', async () => {
+    const { text, missing } = describeDialect(await storage.store.dialect());
+    expect(missing.length === 0, `${text}: the store lacks ${missing.join(' and ')}, which the pose lock needs; pose-storage refuses to write to it`);
+    return text;
+  });
 
   await check('conditional writes', async () => {
     // On the smoke pose's own lock key: nothing else writes there.

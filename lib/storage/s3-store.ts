@@ -36,10 +36,15 @@ export class S3Store implements ObjectStore {
   /** Measured on the first write that needs a condition (probeDialect), then kept; measured again after a failure. */
   #dialect: Promise<StoreDialect> | undefined;
 
-  constructor(r2: R2Config, client?: S3Client) {
+  /**
+   * `dialect`, when given, is taken as measured: for a client that is no store to probe (tests give a mocked
+   * client answering as S3 documents, and count its calls).
+   */
+  constructor(r2: R2Config, client?: S3Client, dialect?: StoreDialect) {
     this.#r2 = r2;
     this.#bucket = r2.bucketName;
     if (client) this.#client = Promise.resolve(client);
+    if (dialect) this.#dialect = Promise.resolve(dialect);
   }
 
   #s3(): Promise<S3Client> {

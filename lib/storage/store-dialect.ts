@@ -83,3 +83,19 @@ export async function probeDialect(client: S3Client, bucket: string): Promise<St
     }
   }
 }
+
+/** The dialect in a sentence, for `health` and `smoke`; and what is missing that the service cannot run without. */
+export function describeDialect(dialect: StoreDialect): { text: string; missing: string[] } {
+  const missing = [
+    ...(dialect.createOnly ? [] : ['create-only writes (If-None-Match: * on PutObject)']),
+    ...(dialect.ifMatch === 'none' ? ['replace-if-version writes (If-Match on PutObject)'] : []),
+  ];
+  const text = [
+    `create-only writes ${dialect.createOnly ? 'enforced' : 'NOT enforced'}`,
+    dialect.ifMatch === 'none' ? 'If-Match NOT enforced' : `If-Match compared ${dialect.ifMatch === 'quoted' ? 'quoted (as S3 and R2)' : 'unquoted (as Ceph RGW; sent so)'}`,
+    dialect.copySourceCondition
+      ? 'copy-source condition enforced (uploads published by a copy inside the store)'
+      : 'copy-source condition not enforced (uploads published by a PUT of the validated bytes)',
+  ].join('; ');
+  return { text, missing };
+}

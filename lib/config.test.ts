@@ -348,8 +348,8 @@ describe('HOST and PUBLIC_BASE_URL', () => {
   });
 
   it('takes PUBLIC_BASE_URL as an origin, without a trailing slash', () => {
-    expect(parseConfig({ PUBLIC_BASE_URL: 'http://192.168.1.20:3000/' }).publicBaseUrl).toBe('http://192.168.1.20:3000');
-    expect(parseConfig({}).publicBaseUrl).toBeUndefined();
+    expect(parseConfig({ PUBLIC_BASE_URL: 'http://192.168.1.20:3000/' }).localServerOrigin).toBe('http://192.168.1.20:3000');
+    expect(parseConfig({}).localServerOrigin).toBeUndefined();
   });
 });
 

@@ -41,7 +41,7 @@ export interface Config {
    * Where clients reach the local server, when not at the address they used (a proxy, another name): its
    * upload URLs point there. Unset: the Host of each request.
    */
-  publicBaseUrl: string | undefined;
+  localServerOrigin: string | undefined;
   uploadMaxBytes: number;
   /** The largest image published (a JPEG or WebP converted to PNG grows): larger ones are rejected `too_large`. */
   publishedMaxBytes: number;
@@ -228,14 +228,14 @@ export function isLoopback(host: string): boolean {
  * Without API tokens the local server has no auth, so only pages it serves itself may call it: CORS grants for
  * other origins are refused (its own, at localhost, 127.0.0.1 or [::1] on PORT, or PUBLIC_BASE_URL, may be listed).
  */
-function readAllowedOrigins(env: EnvReader, storageMode: StorageMode, apiTokens: readonly string[] | undefined, port: number, publicBaseUrl: string | undefined): readonly string[] {
+function readAllowedOrigins(env: EnvReader, storageMode: StorageMode, apiTokens: readonly string[] | undefined, port: number, localServerOrigin: string | undefined): readonly string[] {
   const origins = env.read('ALLOWED_ORIGINS');
   // Behind a token, the local API may be called from any page that has the token, as the reference's was.
   if (origins === undefined) return storageMode === 'local' && apiTokens !== undefined && apiTokens.length > 0 ? ['*'] : [];
   if (apiTokens?.length === 0 && storageMode === 'local') {
     const own = (origin: string) => {
       const url = new URL(origin);
-      return origin === publicBaseUrl || (url.protocol === 'http:' && isLoopback(url.hostname.replace(/^\[(.*)\]$/, '$1')) && Number(url.port || 80) === port);
+      return origin === localServerOrigin || (url.protocol === 'http:' && isLoopback(url.hostname.replace(/^\[(.*)\]$/, '$1')) && Number(url.port || 80) === port);
     };
     const foreign = origins.filter((origin) => origin === '*' || !own(origin));
     if (foreign.length > 0) {
@@ -268,7 +268,7 @@ export function parseConfig(env: Env = process.env): Config {
   // Undefined when API_TOKEN is invalid (its problem is recorded), so that HOST is not judged as if it were unset.
   const apiTokens = storageMode === 'r2' ? reader.required('API_TOKEN', 'when STORAGE_MODE=r2') : (reader.read('API_TOKEN') ?? (env.API_TOKEN?.trim() ? undefined : []));
   const port = reader.read('PORT') ?? DEFAULTS.PORT;
-  const publicBaseUrl = reader.read('PUBLIC_BASE_URL');
+  const localServerOrigin = reader.read('PUBLIC_BASE_URL');
   const uploadMaxBytes = reader.read('UPLOAD_MAX_BYTES') ?? DEFAULTS.UPLOAD_MAX_BYTES;
   const publishedMaxBytes = reader.read('PUBLISHED_MAX_BYTES') ?? Math.max(DEFAULTS.PUBLISHED_MAX_BYTES, uploadMaxBytes);
   if (publishedMaxBytes < uploadMaxBytes) {
@@ -285,7 +285,7 @@ export function parseConfig(env: Env = process.env): Config {
     apiTokens: apiTokens ?? [],
     port,
     host: readHost(reader, apiTokens),
-    publicBaseUrl,
+    localServerOrigin,
     uploadMaxBytes,
     publishedMaxBytes,
     uploadUrlTtlSeconds: reader.read('UPLOAD_URL_TTL_SECONDS') ?? DEFAULTS.UPLOAD_URL_TTL_SECONDS,
@@ -293,7 +293,7 @@ export function parseConfig(env: Env = process.env): Config {
     cacheMaxAgeSeconds: reader.read('CACHE_MAX_AGE_SECONDS') ?? DEFAULTS.CACHE_MAX_AGE_SECONDS,
     keepImageMetadata: reader.read('KEEP_IMAGE_METADATA') ?? DEFAULTS.KEEP_IMAGE_METADATA,
     poseFiles: 'files' in variants ? variants.files : REFERENCE_FILES,
-    allowedOrigins: readAllowedOrigins(reader, storageMode, apiTokens, port, publicBaseUrl),
+    allowedOrigins: readAllowedOrigins(reader, storageMode, apiTokens, port, localServerOrigin),
     webhook: webhookUrl && webhookSecret ? { url: webhookUrl, secret: webhookSecret } : undefined,
   };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);

@@ -69,7 +69,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     server.listen(config.port, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const url = config.publicBaseUrl ?? originOf(host, port);
+  const url = config.localServerOrigin ?? originOf(host, port);
   // Each request is answered at the address its client used (a LAN IP when listening on 0.0.0.0 or ::), so
   // that the upload URLs it gets reach this server from where that client is.
   const requestOrigin = new AsyncLocalStorage<string>();
@@ -113,7 +113,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     if (closing) response.setHeader('Connection', 'close');
     unanswered.add(response);
     response.once('close', () => unanswered.delete(response));
-    const origin = config.publicBaseUrl ?? originFromHost(request.headers.host) ?? url;
+    const origin = config.localServerOrigin ?? originFromHost(request.headers.host) ?? url;
     const work = ready.then(() => requestOrigin.run(origin, () => route(request, response))).catch((error: unknown) => {
       if (request.destroyed && !request.complete) {
         response.destroy(); // the client left mid-request: nothing to answer, and not a server error
@@ -130,7 +130,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   });
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    if (config.apiTokens.length === 0 && !addressedToThisMachine(request.headers.host, config.publicBaseUrl)) {
+    if (config.apiTokens.length === 0 && !addressedToThisMachine(request.headers.host, config.localServerOrigin)) {
       // Without API_TOKEN the API has no auth: a page on another site could reach it through DNS rebinding
       // (its own name pointed at 127.0.0.1). Browsers always send the name they resolved.
       return sendResult(
@@ -258,10 +258,10 @@ function originFromHost(host: string | undefined): string | undefined {
 const HOST_HEADER = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 
 /** Whether a request is addressed to this machine's loopback names (or to PUBLIC_BASE_URL's host). */
-function addressedToThisMachine(host: string | undefined, publicBaseUrl: string | undefined): boolean {
+function addressedToThisMachine(host: string | undefined, localServerOrigin: string | undefined): boolean {
   if (host === undefined) return true; // HTTP/1.0 without Host: no browser sends that
   const name = host.replace(/:\d{1,5}$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return isLoopback(name) || (publicBaseUrl !== undefined && new URL(publicBaseUrl).host.toLowerCase() === host.toLowerCase());
+  return isLoopback(name) || (localServerOrigin !== undefined && new URL(localServerOrigin).host.toLowerCase() === host.toLowerCase());
 }
 
 /**

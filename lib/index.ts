@@ -7,30 +7,48 @@
 import type { PoseStorage } from './pose-storage.ts';
 import { createServices, getServices, type ServiceOptions } from './services.ts';
 
-/** A library instance of your own (another configuration, store or logger); most callers use poseStorageService. */
-export function createPoseStorage(options: ServiceOptions = {}): PoseStorage {
-  return createServices(options).storage;
+/**
+ * What backend code calls: the reference's methods, and nothing of how a pose is kept whole (its store, its
+ * locks, the upload flow stay inside, so no caller can write around the lock).
+ */
+export interface PoseStorageService {
+  savePoseWithThumbnail: PoseStorage['savePoseWithThumbnail'];
+  deletePose: PoseStorage['deletePose'];
+  deleteGeneration: PoseStorage['deleteGeneration'];
+  saveFile: PoseStorage['saveFile'];
+  getStorageMode: PoseStorage['getStorageMode'];
+  initializeLocalStorage: PoseStorage['initializeLocalStorage'];
 }
 
-const getPoseStorage = (): PoseStorage => getServices().storage;
+/** The service's methods on the instance `storage()` gives when called (made on first use by poseStorageService). */
+function serviceOf(storage: () => PoseStorage): PoseStorageService {
+  const service: PoseStorageService = {
+    savePoseWithThumbnail: (...args) => storage().savePoseWithThumbnail(...args),
+    deletePose: (...args) => storage().deletePose(...args),
+    deleteGeneration: (...args) => storage().deleteGeneration(...args),
+    saveFile: (...args) => storage().saveFile(...args),
+    getStorageMode: () => storage().getStorageMode(),
+    initializeLocalStorage: () => storage().initializeLocalStorage(),
+  };
+  return Object.freeze(service);
+}
+
+/** A library instance of your own (another configuration, store or logger); most callers use poseStorageService. */
+export function createPoseStorage(options: ServiceOptions = {}): PoseStorageService {
+  const { storage } = createServices(options);
+  return serviceOf(() => storage);
+}
 
 /** The reference's service object: same methods, same behaviour, configured from the environment. */
-export const poseStorageService = {
-  savePoseWithThumbnail: (...args: Parameters<PoseStorage['savePoseWithThumbnail']>) => getPoseStorage().savePoseWithThumbnail(...args),
-  deletePose: (...args: Parameters<PoseStorage['deletePose']>) => getPoseStorage().deletePose(...args),
-  deleteGeneration: (...args: Parameters<PoseStorage['deleteGeneration']>) => getPoseStorage().deleteGeneration(...args),
-  saveFile: (...args: Parameters<PoseStorage['saveFile']>) => getPoseStorage().saveFile(...args),
-  getStorageMode: () => getPoseStorage().getStorageMode(),
-  initializeLocalStorage: () => getPoseStorage().initializeLocalStorage(),
-};
+export const poseStorageService: PoseStorageService = serviceOf(() => getServices().storage);
 
 export { parseConfig, getConfig, type Config, type StorageMode } from './config.ts';
 export * from './errors.ts';
 export { ID_PATTERN, POSE_ID_PATTERN, type PoseRef } from './layout.ts';
 export { fileKey, imageKey, thumbnailKey, type PoseFile, type PoseFiles } from './pose-files.ts';
 export { createLogger, type Logger, type LogSink } from './logger.ts';
-export { createServices, getServices, type Services, type ServiceOptions } from './services.ts';
-export { PoseStorage, type DeleteResult, type PoseUrls, type SavedFile, type SavePoseParams } from './pose-storage.ts';
+export type { ServiceOptions } from './services.ts';
+export type { DeleteResult, PoseUrls, SavedFile, SavePoseParams } from './pose-storage.ts';
 export { renderPose, THUMBNAIL_SIZE, type RenderedPose } from './pose-image.ts';
 export type { ObjectStore, ObjectInfo, StoredObject, PresignedUpload } from './storage/object-store.ts';
 export type { PoseRecord } from './pose-record.ts';

@@ -5,9 +5,10 @@ import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { testImage } from '../test/support/images.ts';
 import { wrapStore } from '../test/support/wrap-store.ts';
+import type { PoseStorage } from './pose-storage.ts';
+import { createServices, type ServiceOptions } from './services.ts';
 import {
   createLogger,
-  createPoseStorage,
   DirectoryStore,
   DiskFullError,
   InvalidIdError,
@@ -17,8 +18,11 @@ import {
   StoreUnavailableError,
   type LogSink,
   type ObjectStore,
-  type PoseStorage,
 } from './index.ts';
+import * as library from './index.ts';
+
+/** The class behind the library's service, with its store at hand to stage uploads and write records directly. */
+const createPoseStorage = (options: ServiceOptions): PoseStorage => createServices(options).storage;
 
 const UUID = '0b0c0d0e-0000-4000-8000-000000000000';
 const AREA_DIRECTORIES = ['backups', 'locks', 'poses', 'records', 'staging'];
@@ -68,6 +72,29 @@ let smallPng: Buffer;
 beforeAll(async () => {
   [{ bytes: photoPng }, { bytes: photoJpeg }] = await Promise.all([testImage('photoPng1024'), testImage('photoJpeg2048')]);
   smallPng = await sharp({ create: { width: 120, height: 80, channels: 3, background: '#336699' } }).png().toBuffer();
+});
+
+describe("the library's public API", () => {
+  const METHODS = ['deleteGeneration', 'deletePose', 'getStorageMode', 'initializeLocalStorage', 'saveFile', 'savePoseWithThumbnail'];
+
+  it('an instance of createPoseStorage has the six methods and nothing else: no store, locks or upload flow to write around the lock', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pose-api-'));
+    try {
+      const storage = library.createPoseStorage({ config: parseConfig({ UPLOAD_PATH: dir }), logger: createLogger(() => undefined) });
+      expect(Object.keys(storage).sort()).toEqual(METHODS);
+      expect(Object.isFrozen(storage)).toBe(true);
+      expect(storage.getStorageMode()).toBe('local');
+      expect(Object.keys(library.poseStorageService).sort()).toEqual(METHODS);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exports neither the class behind it nor the services the handlers use', () => {
+    expect(Object.keys(library)).not.toContain('PoseStorage');
+    expect(Object.keys(library)).not.toContain('createServices');
+    expect(Object.keys(library)).not.toContain('getServices');
+  });
 });
 
 describe('PoseStorage on a directory', () => {

@@ -7,7 +7,7 @@ import { printable } from '../lib/logger.ts';
 import { countTraffic } from '../lib/lambda/store-traffic.ts';
 import { createUploadObserver, type UploadObserver, type UploadOutcome } from '../lib/lambda/upload-observer.ts';
 import { createServices, type Services } from '../lib/services.ts';
-import { createStore } from '../lib/stores.ts';
+import { configuredStore } from '../lib/storage/stores.ts';
 
 /**
  * Object-created events: validate each staged upload, publish image and thumbnail (or reject it), remove
@@ -113,7 +113,7 @@ export function batchSizeFromEnv(env: Readonly<Record<string, string | undefined
 /** Lambda's entry: Powertools' logger, and a store whose traffic the upload metrics count. */
 export const handler = lambdaHandler(({ logger, powertools }) => {
   const config = getConfig();
-  const { store, traffic } = countTraffic(createStore(config));
+  const { store, traffic } = countTraffic(configuredStore(config));
   return createHandler(createServices({ config, store, logger }), {
     batchSize: batchSizeFromEnv(),
     observer: createUploadObserver(powertools, traffic),

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Config, StorageMode } from './config.ts';
 import { asStorageError, InvalidIdError, InvalidImageError, PoseStorageError, PreconditionFailedError } from './errors.ts';
-import { AREAS, generationPrefixes, parseId, parsePoseRef, PUBLIC_PREFIX, publicUrl, publishedCacheControl, stagingPrefix, type PoseRef } from './layout.ts';
+import { generationPrefixes, parseId, parsePoseRef, PUBLIC_PREFIX, publicUrl, publishedCacheControl, stagingPrefix, type PoseRef } from './layout.ts';
 import { backupKey, fileKey, IMAGE_FILE, keyOfRole, poseKeys, poseOfKey, THUMBNAIL_FILE, type PoseFile, type PoseFiles } from './pose-files.ts';
 import { LOCK_WAIT_MS, UPLOAD_LOCK_WAIT_MS, type LockTiming } from './deadlines.ts';
 import type { Logger } from './logger.ts';
@@ -10,7 +10,6 @@ import { PoseLocks, type PoseLock } from './pose-lock.ts';
 import { arrivedAfter, readRecord, writeRecord, type PoseRecord, type UploadRef } from './pose-record.ts';
 import { bodyOf, renderPose, type RenderedPose } from './pose-image.ts';
 import { forEachConcurrent } from './operations/concurrency.ts';
-import { fileSystemError, makeDirectory } from './storage/directory-store.ts';
 import type { ObjectInfo, ObjectStore } from './storage/object-store.ts';
 
 /**
@@ -102,17 +101,13 @@ export class PoseStorage {
   /** Creates the local directory structure (local mode); in r2 mode there is nothing to create. */
   async initializeLocalStorage(): Promise<void> {
     const mode = this.config.storageMode;
-    if (mode === 'local') {
-      for (const area of AREAS) {
-        const directory = path.join(this.config.uploadPath, area.slice(0, -1)); // the area prefix without its slash
-        try {
-          await makeDirectory(directory);
-        } catch (error) {
-          const failure = fileSystemError(error, directory);
-          this.logger.error(`[Storage] Failed to initialize local storage: ${failure.message}`, { code: failure.code });
-          throw failure;
-        }
-      }
+    try {
+      // The reference's name says it: in r2 mode this creates nothing (the bucket comes with the deploy).
+      if (mode === 'local') await this.store.prepare();
+    } catch (error) {
+      const failure = asStorageError(error);
+      this.logger.error(`[Storage] Failed to initialize local storage: ${failure.message}`, { code: failure.code });
+      throw failure;
     }
     this.logger.info(`[Storage] Initialized in ${mode} mode`, { mode, ...(mode === 'local' && { uploadPath: this.config.uploadPath }) });
   }

@@ -4,7 +4,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { PoseStorage } from './pose-storage.ts';
 import { PoseUploads } from './pose-uploads.ts';
 import type { ObjectStore } from './storage/object-store.ts';
-import { createStore, publicBaseUrl } from './stores.ts';
+import { configuredStore, publicBaseUrl } from './storage/stores.ts';
 import { createWebhookNotifier } from './webhook.ts';
 
 /** Everything the handlers and the local server work with, wired once per process. */
@@ -28,7 +28,7 @@ export interface ServiceOptions {
 export function createServices(options: ServiceOptions = {}): Services {
   const config = options.config ?? getConfig();
   const logger = options.logger ?? createLogger();
-  const storage = new PoseStorage({ config, store: options.store ?? createStore(config), logger, lockTiming: options.lockTiming }, publicBaseUrl(config));
+  const storage = new PoseStorage({ config, store: options.store ?? configuredStore(config), logger, lockTiming: options.lockTiming }, publicBaseUrl(config));
   const webhook = config.webhook && createWebhookNotifier(config.webhook, logger);
   return { config, logger, storage, uploads: new PoseUploads(storage, webhook) };
 }

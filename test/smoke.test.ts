@@ -12,7 +12,7 @@ import { createLogger } from '../lib/logger.ts';
 import { runSmoke } from '../lib/operations/smoke.ts';
 import { PoseStorage } from '../lib/pose-storage.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';
-import { publicBaseUrl } from '../lib/stores.ts';
+import { publicBaseUrl } from '../lib/storage/stores.ts';
 import { runCli, type CliRun } from './support/cli-process.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 import { wrapStore } from './support/wrap-store.ts';

@@ -30,6 +30,7 @@ export function countTraffic(store: ObjectStore): { store: ObjectStore; traffic:
     list: (...args) => store.list(...args),
     presignUpload: (...args) => store.presignUpload(...args),
     dialect: () => store.dialect(),
+    prepare: () => store.prepare(),
   };
   return { store: counted, traffic };
 }

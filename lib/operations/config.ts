@@ -10,9 +10,8 @@
  */
 import { parseConfig, type Config, type R2Config } from '../config.ts';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
-import { DirectoryStore } from '../storage/directory-store.ts';
+import { createStore } from '../storage/stores.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { S3Store } from '../storage/s3-store.ts';
 import { uploadPathProblem } from '../upload-path.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -69,11 +68,8 @@ export type Side = 'local' | 'r2';
 
 /** The directory of UPLOAD_PATH (local) or the bucket (r2), as a store. */
 export function storeOf(side: Side, config: Config, r2: R2Config | undefined): ObjectStore {
-  if (side === 'r2') {
-    if (!r2) throw new Error('storeOf("r2") needs the R2 configuration');
-    return new S3Store(r2);
-  }
-  return new DirectoryStore({ root: config.uploadPath, uploadBaseUrl: `http://localhost:${config.port}` });
+  if (side === 'r2' && !r2) throw new Error('storeOf("r2") needs the R2 configuration');
+  return createStore(config, side === 'r2' ? r2 : undefined);
 }
 
 /** Where a side's files are, for people: the directory, or the bucket and the endpoint's host (no credentials). */

@@ -115,6 +115,7 @@ describe('checkHealth', () => {
       copy: never,
       presignUpload: never,
       dialect: never,
+      prepare: never,
       list: () => ({ [Symbol.asyncIterator]: () => ({ next: never }) }),
     };
     const report = await checkHealth({ config: localConfig, store: hanging, timeoutMs: 50, minFreeBytes: 1 });

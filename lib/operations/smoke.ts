@@ -20,7 +20,7 @@ import { fileVerdict } from './verify-inspect.ts';
 import type { Logger } from '../logger.ts';
 import { THUMBNAIL_SIZE } from '../pose-image.ts';
 import { PoseStorage } from '../pose-storage.ts';
-import { publicBaseUrl } from '../stores.ts';
+import { publicBaseUrl } from '../storage/stores.ts';
 import { describeLocation } from './config.ts';
 import { readFirst } from './migrate.ts';
 

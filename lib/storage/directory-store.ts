@@ -3,6 +3,7 @@ import type { BigIntStats } from 'node:fs';
 import { type FileHandle, link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { uploadPathProblem } from '../upload-path.ts';
+import { AREAS } from '../layout.ts';
 import {
   ConfigError,
   DiskFullError,
@@ -247,6 +248,15 @@ export class DirectoryStore implements ObjectStore {
           if (!isMissing(error)) throw fileSystemError(error, file); // deleted while listing: skip it
         }
       }
+    }
+  }
+
+  async prepare(): Promise<void> {
+    for (const area of AREAS) {
+      const directory = path.join(this.root, area.slice(0, -1)); // the area prefix without its slash
+      await makeDirectory(directory).catch((error: unknown) => {
+        throw fileSystemError(error, directory);
+      });
     }
   }
 

@@ -43,6 +43,14 @@ const fresh = (name: string) => `poses/contract/${randomUUID()}/${name}`;
 describe.each(['directory', 's3'] as const)('the %s store', (kind) => {
   const store = () => stores[kind];
 
+  it('prepare() can run at every start: twice is harmless and leaves what is stored', async () => {
+    const key = fresh('kept.png');
+    await store().put(key, Buffer.from('kept'), PNG);
+    await store().prepare();
+    await store().prepare();
+    expect(Buffer.from((await store().get(key))!.body).toString()).toBe('kept');
+  });
+
   it('gives every write a new version, the same in get, head and list', async () => {
     const key = fresh('a.png');
     await store().put(key, Buffer.from('one'), PNG);
@@ -147,7 +155,7 @@ describe.each(['directory', 's3'] as const)('the %s store', (kind) => {
     await expect(store().copy(key, fresh('never-copied.png'), { ...PNG, signal })).rejects.toBe(reason);
     await expect(store().delete([key], { signal })).rejects.toBe(reason);
     await expect(store().get(key, { signal })).rejects.toBe(reason);
-    expect((await store().get(key))?.body.toString()).toBe('kept');
+    expect(Buffer.from((await store().get(key))!.body).toString()).toBe('kept');
     const made = [];
     for await (const info of store().list('poses/contract/')) if (/never-(made|copied)/.test(info.key)) made.push(info.key);
     expect(made).toEqual([]);

@@ -106,6 +106,11 @@ export interface ObjectStore {
    * needs one; the directory store enforces them all itself.
    */
   dialect(): Promise<StoreDialect>;
+  /**
+   * Makes what the store needs before its first use, once at start-up (initializeLocalStorage): a directory
+   * store its areas' directories; a bucket is made with the deploy, so an S3 store has nothing to make.
+   */
+  prepare(): Promise<void>;
 }
 
 /**
@@ -131,5 +136,6 @@ export function withSignal(store: ObjectStore, signal: AbortSignal): ObjectStore
     list: (prefix) => store.list(prefix, { signal }),
     presignUpload: (key, options) => store.presignUpload(key, options),
     dialect: () => store.dialect(),
+    prepare: () => store.prepare(),
   };
 }

@@ -171,6 +171,10 @@ export class S3Store implements ObjectStore {
     }
   }
 
+  prepare(): Promise<void> {
+    return Promise.resolve();
+  }
+
   dialect(): Promise<StoreDialect> {
     this.#dialect ??= this.#s3()
       .then((client) => probeDialect(client, this.#bucket))

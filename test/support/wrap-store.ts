@@ -11,6 +11,7 @@ export function wrapStore(inner: ObjectStore, overrides: Partial<ObjectStore> = 
     list: (...args) => inner.list(...args),
     presignUpload: (...args) => inner.presignUpload(...args),
     dialect: () => inner.dialect(),
+    prepare: () => inner.prepare(),
     ...overrides,
   };
 }

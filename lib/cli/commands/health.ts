@@ -2,7 +2,7 @@ import { parseConfig, type Config } from '../../config.ts';
 import { ConfigError } from '../../errors.ts';
 import { describeLocation } from '../../operations/config.ts';
 import { checkHealth, configurationFailure, DEFAULT_MIN_FREE_BYTES, type HealthReport } from '../../operations/health.ts';
-import { createStore } from '../../stores.ts';
+import { configuredStore } from '../../storage/stores.ts';
 import { uploadPathProblem } from '../../upload-path.ts';
 import { defineCommand, json, wholeNumber, type Context } from '../command.ts';
 
@@ -44,7 +44,7 @@ Exit status: 0 healthy, 1 unhealthy, 2 bad usage or invalid configuration.`,
       }
       throw error;
     }
-    const report = await checkHealth({ config, store: createStore(config), minFreeBytes });
+    const report = await checkHealth({ config, store: configuredStore(config), minFreeBytes });
     if (report.status !== 'healthy') {
       logger.warn(`[Storage] Health check failed: ${report.checks.filter((check) => !check.ok).map((check) => check.name).join(', ')}`);
     }

@@ -2,7 +2,7 @@ import { describeLocation, parseOperationsConfig } from '../../operations/config
 import { formatBytes, renderTable } from '../../operations/format.ts';
 import { AREAS, measureUsage, type UsageReport } from '../../operations/usage.ts';
 import { DirectoryStore } from '../../storage/directory-store.ts';
-import { createStore } from '../../stores.ts';
+import { configuredStore } from '../../storage/stores.ts';
 import { defineCommand, json, warnIfNoUploadPath } from '../command.ts';
 
 export const usageCommand = defineCommand({
@@ -25,7 +25,7 @@ Options:
     const { io, out } = context;
     const config = parseOperationsConfig(io.env);
     await warnIfNoUploadPath(context, config);
-    const store = createStore(config);
+    const store = configuredStore(config);
     const report = await measureUsage(store, {
       byGeneration: values['by-generation'] === true,
       ...(store instanceof DirectoryStore && { temporaryFiles: () => store.temporaryFiles() }),

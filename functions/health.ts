@@ -2,12 +2,12 @@ import { ConfigError } from '../lib/errors.ts';
 import { httpHandler, json, type HttpHandler } from '../lib/lambda/http-handler.ts';
 import { lambdaHandler } from '../lib/lambda/lambda-handler.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
-import { checkHealth, configurationFailure, DEFAULT_MIN_FREE_BYTES, toPublicHealth } from '../lib/operations/health.ts';
+import { checkHealth, configurationFailure, DEFAULT_MIN_FREE_BYTES, toPublicHealth } from '../lib/health.ts';
 import { createServices, type Services } from '../lib/services.ts';
 
 /**
  * `GET /health`: 200 `{"status": "healthy", "checks": {...}}` or 503 `{"status": "unhealthy", ...}`, each
- * check with `ok` and a short reason (lib/operations/health.ts): configuration, store reachable, store
+ * check with `ok` and a short reason (lib/health.ts): configuration, store reachable, store
  * writable (a probe object written, read back and removed), and free disk space in local mode. Nothing in the
  * answer names a path, a key, an endpoint or a secret. Like every route, it needs the bearer token when
  * tokens are configured.

@@ -9,7 +9,7 @@ import type { Logger } from './logger.ts';
 import { PoseLocks, type PoseLock } from './pose-lock.ts';
 import { arrivedAfter, readRecord, writeRecord, type PoseRecord, type UploadRef } from './pose-record.ts';
 import { bodyOf, renderPose, type RenderedPose } from './pose-image.ts';
-import { forEachConcurrent } from './operations/concurrency.ts';
+import { forEachConcurrent } from './concurrency.ts';
 import type { ObjectInfo, ObjectStore } from './storage/object-store.ts';
 
 /**

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { PUBLIC_PREFIX, RECORDS_PREFIX } from '../layout.ts';
 import type { Logger } from '../logger.ts';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.ts';
-import { forEachConcurrent } from './concurrency.ts';
+import { forEachConcurrent } from '../concurrency.ts';
 import type { Progress, Tally } from './progress.ts';
 
 /** What migrate copies, in this order. */

@@ -69,8 +69,8 @@ export async function runSmoke({ storage, config, write }: SmokeOptions): Promis
   }
 
   await check('store dialect', async () => {
-    const { text, missing } = describeDialect(await storage.store.dialect());
-    expect(missing.length === 0, `${text}: the store lacks ${missing.join(' and ')}, which the pose lock needs; pose-storage refuses to write to it`);
+    const { text, problem } = describeDialect(await storage.store.dialect());
+    expect(problem === undefined, `${text}: ${problem}`);
     return text;
   });
 

@@ -40,7 +40,7 @@ import { readRecordState, type RecordState } from '../pose-record.ts';
 import type { PoseStorage } from '../pose-storage.ts';
 import type { PoseUploads } from '../pose-uploads.ts';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.ts';
-import { forEachConcurrent } from './concurrency.ts';
+import { forEachConcurrent } from '../concurrency.ts';
 import type { Progress } from './progress.ts';
 import { fileVerdict, FINDING_KINDS, inspect, type FileFormat, type FindingKind, type ImageCheck, type PoseFacts, type Problem } from './verify-inspect.ts';
 import { makeWhole } from './verify-repair.ts';

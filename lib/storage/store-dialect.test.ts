@@ -12,6 +12,7 @@ import { UnsafeStoreError } from '../errors.ts';
 import { newStagingKey } from '../layout.ts';
 import { createLogger } from '../logger.ts';
 import { createServices } from '../services.ts';
+import { checkHealth } from '../health.ts';
 import { S3Store } from './s3-store.ts';
 import { FULL_DIALECT, type StoreDialect } from './store-dialect.ts';
 
@@ -95,5 +96,16 @@ describe.skipIf(S3_TEST_BACKEND === 'rgw')('a store that enforces no condition (
     expect(await app.storage.deletePose(pose)).toMatchObject({ ok: false, error: expect.any(UnsafeStoreError) });
     // Only the client's upload is there: no pose file, record or lock was written.
     expect(await keysOf(store)).toEqual([key]);
+  });
+
+  it('fails health, saying what the store lacks', async () => {
+    const config = parseConfig({ STORAGE_MODE: 'r2', API_TOKEN: 'dialect-test-token-0123', ...stock.r2Env });
+    const report = await checkHealth({ config, store: new S3Store(stock.r2Config) });
+    expect(report.status).toBe('unhealthy');
+    expect(report.checks.find((check) => check.name === 'store_dialect')).toMatchObject({
+      ok: false,
+      reason: 'unsafe store',
+      detail: expect.stringContaining('the store lacks create-only writes (If-None-Match: * on PutObject) and replace-if-version writes (If-Match on PutObject), which the pose lock needs'),
+    });
   });
 });

@@ -84,8 +84,11 @@ export async function probeDialect(client: S3Client, bucket: string): Promise<St
   }
 }
 
-/** The dialect in a sentence, for `health` and `smoke`; and what is missing that the service cannot run without. */
-export function describeDialect(dialect: StoreDialect): { text: string; missing: string[] } {
+/**
+ * The dialect in a sentence, for `health` and `smoke`; what is missing that the service cannot run without; and,
+ * when something is, the sentence that says so.
+ */
+export function describeDialect(dialect: StoreDialect): { text: string; missing: string[]; problem?: string } {
   const missing = [
     ...(dialect.createOnly ? [] : ['create-only writes (If-None-Match: * on PutObject)']),
     ...(dialect.ifMatch === 'none' ? ['replace-if-version writes (If-Match on PutObject)'] : []),
@@ -97,5 +100,6 @@ export function describeDialect(dialect: StoreDialect): { text: string; missing:
       ? 'copy-source condition enforced (uploads published by a copy inside the store)'
       : 'copy-source condition not enforced (uploads published by a PUT of the validated bytes)',
   ].join('; ');
-  return { text, missing };
+  if (missing.length === 0) return { text, missing };
+  return { text, missing, problem: `the store lacks ${missing.join(' and ')}, which the pose lock needs; pose-storage refuses to write to it` };
 }

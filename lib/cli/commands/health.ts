@@ -1,7 +1,7 @@
 import { parseConfig, type Config } from '../../config.ts';
 import { ConfigError } from '../../errors.ts';
 import { describeLocation } from '../../operations/config.ts';
-import { checkHealth, configurationFailure, DEFAULT_MIN_FREE_BYTES, type HealthReport } from '../../operations/health.ts';
+import { checkHealth, configurationFailure, DEFAULT_MIN_FREE_BYTES, type HealthReport } from '../../health.ts';
 import { configuredStore } from '../../storage/stores.ts';
 import { uploadPathProblem } from '../../upload-path.ts';
 import { defineCommand, json, wholeNumber, type Context } from '../command.ts';

@@ -13,16 +13,17 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
-import type { Config, StorageMode } from '../config.ts';
-import { ConfigError, PoseStorageError } from '../errors.ts';
-import type { ObjectStore } from '../storage/object-store.ts';
+import type { Config, StorageMode } from './config.ts';
+import { ConfigError, PoseStorageError } from './errors.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+import { describeDialect } from './storage/store-dialect.ts';
 
 export const HEALTH_PREFIX = 'health/';
 export const DEFAULT_MIN_FREE_BYTES = 100 * 1024 * 1024;
 /** Longest a check may take before it counts as failed. */
 export const DEFAULT_CHECK_TIMEOUT_MS = 8_000;
 
-export type HealthCheckName = 'configuration' | 'store_reachable' | 'store_writable' | 'disk_space';
+export type HealthCheckName = 'configuration' | 'store_reachable' | 'store_writable' | 'store_dialect' | 'disk_space';
 
 export interface HealthCheck {
   name: HealthCheckName;
@@ -148,8 +149,17 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
         return {};
       }),
     );
+    checks.push(
+      await timed('store_dialect', timeoutMs, async () => {
+        // Which conditions the store enforces (measured once per process on S3): a store without those the lock
+        // needs is refused by every write, so health says so first.
+        const { text, problem } = describeDialect(await store.dialect());
+        return problem === undefined ? { reason: text } : { ok: false, reason: 'unsafe store', detail: `${text}: ${problem}` };
+      }),
+    );
   } else {
     checks.push({ name: 'store_writable', ok: false, reason: 'store unreachable', ms: 0 });
+    checks.push({ name: 'store_dialect', ok: false, reason: 'store unreachable', ms: 0 });
   }
 
   let freeBytes: number | undefined;

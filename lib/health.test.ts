@@ -8,17 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
-import { createHandler, createUnconfiguredHandler } from '../../functions/health.ts';
-import { parseConfig, type Config } from '../config.ts';
-import { ConfigError } from '../errors.ts';
-import { createLogger } from '../logger.ts';
-import { createServices } from '../services.ts';
-import { DirectoryStore } from '../storage/directory-store.ts';
-import type { ObjectStore } from '../storage/object-store.ts';
-import { S3Store } from '../storage/s3-store.ts';
+import { startS3Server, type S3TestServer } from '../test/support/s3-server.ts';
+import { createHandler, createUnconfiguredHandler } from '../functions/health.ts';
+import { parseConfig, type Config } from './config.ts';
+import { ConfigError } from './errors.ts';
+import { createLogger } from './logger.ts';
+import { createServices } from './services.ts';
+import { DirectoryStore } from './storage/directory-store.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+import { S3Store } from './storage/s3-store.ts';
 import { checkHealth, configurationFailure, toPublicHealth, type HealthReport } from './health.ts';
-import { mountTmpfs, remount, tmpfs, unmount } from '../../test/support/tmpfs.ts';
+import { mountTmpfs, remount, tmpfs, unmount } from '../test/support/tmpfs.ts';
 
 let server: S3TestServer;
 let root: string;
@@ -75,6 +75,7 @@ describe('checkHealth', () => {
       ['configuration', true],
       ['store_reachable', true],
       ['store_writable', true],
+      ['store_dialect', true],
       ['disk_space', true],
     ]);
     expect(report.freeBytes).toBeGreaterThan(0);
@@ -93,7 +94,7 @@ describe('checkHealth', () => {
     const store = storeOf(config);
     const report = await checkHealth({ config, store });
     expect(report.status).toBe('healthy');
-    expect(report.checks.map((check) => check.name)).toEqual(['configuration', 'store_reachable', 'store_writable']);
+    expect(report.checks.map((check) => check.name)).toEqual(['configuration', 'store_reachable', 'store_writable', 'store_dialect']);
     expect(await keysOf(store, 'health/')).toEqual([]);
   });
 
@@ -131,6 +132,7 @@ describe('checkHealth', () => {
         configuration: { ok: true },
         store_reachable: { ok: true },
         store_writable: { ok: true },
+        store_dialect: { ok: true, reason: expect.stringMatching(/^create-only writes enforced; If-Match compared quoted/) },
         disk_space: { ok: false, reason: expect.stringMatching(/^low disk space/) },
       },
     });
@@ -219,6 +221,7 @@ describe('functions/health.ts', () => {
         configuration: { ok: true },
         store_reachable: { ok: true },
         store_writable: { ok: true },
+        store_dialect: { ok: true, reason: expect.stringMatching(/^create-only writes enforced; If-Match compared quoted/) },
         disk_space: { ok: true, reason: expect.stringMatching(/free, threshold/) },
       },
     });
@@ -238,6 +241,7 @@ describe('functions/health.ts', () => {
         configuration: { ok: true },
         store_reachable: { ok: false, reason: 'storage unavailable' },
         store_writable: { ok: false, reason: 'store unreachable' },
+        store_dialect: { ok: false, reason: 'store unreachable' },
       },
     });
     expect(response.body).not.toContain('no-such-bucket');

@@ -17,7 +17,7 @@ import { FULL_DIALECT } from '../lib/storage/store-dialect.ts';
 import { fakeBucket, serviceError } from '../test/support/fake-s3-bucket.ts';
 import { bearer, captureLogs, httpEvent, lambdaContext, r2TestEnv, TEST_BUCKET, TEST_ORIGIN, TEST_TOKENS } from '../test/support/http-events.ts';
 import { expectError, header } from '../test/support/http-results.ts';
-import { createHandler } from './delete.ts';
+import { createHandler } from '../lib/lambda/handlers/delete.ts';
 
 const config = parseConfig(r2TestEnv());
 const client = createS3Client(config.r2!);

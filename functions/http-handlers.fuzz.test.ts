@@ -22,9 +22,9 @@ import { createS3Client } from '../lib/storage/s3-client.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { FULL_DIALECT } from '../lib/storage/store-dialect.ts';
 import { httpEvent, lambdaContext, r2TestEnv, TEST_ORIGIN, TEST_TOKENS } from '../test/support/http-events.ts';
-import { createHandler as createDelete } from './delete.ts';
-import { createHandler as createPresign } from './presign.ts';
-import { createHandler as createStatus } from './status.ts';
+import { createHandler as createDelete } from '../lib/lambda/handlers/delete.ts';
+import { createHandler as createPresign } from '../lib/lambda/handlers/presign.ts';
+import { createHandler as createStatus } from '../lib/lambda/handlers/status.ts';
 
 const NUM_RUNS = process.env.STRESS === '1' ? 5000 : 200; // npm run test:stress runs many more
 

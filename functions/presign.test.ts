@@ -24,7 +24,7 @@ import {
   TEST_TOKENS,
 } from '../test/support/http-events.ts';
 import { expectError, expectSecurityHeaders, header } from '../test/support/http-results.ts';
-import { createHandler } from './presign.ts';
+import { createHandler } from '../lib/lambda/handlers/presign.ts';
 
 const TTL = 300;
 const MAX_BYTES = 1_000_000;

@@ -32,7 +32,7 @@ import {
   TEST_TOKENS,
 } from '../test/support/http-events.ts';
 import { expectError, header } from '../test/support/http-results.ts';
-import { createHandler } from './status.ts';
+import { createHandler } from '../lib/lambda/handlers/status.ts';
 
 const config = parseConfig(r2TestEnv());
 const client = createS3Client(config.r2!);

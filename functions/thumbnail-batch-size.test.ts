@@ -15,7 +15,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
 import { DirectoryStore } from '../lib/storage/directory-store.ts';
 import { captureLogs, lambdaContext, localEvent, s3Event, sqsEvent } from '../test/support/http-events.ts';
-import { batchSizeFromEnv, createHandler, DEFAULT_BATCH_SIZE } from './thumbnail.ts';
+import { batchSizeFromEnv, createHandler, DEFAULT_BATCH_SIZE } from '../lib/lambda/handlers/thumbnail.ts';
 
 let root: string;
 let store: DirectoryStore;

@@ -36,7 +36,7 @@ import {
   TEST_PUBLIC_URL,
   TEST_TOKENS,
 } from '../test/support/http-events.ts';
-import { createHandler, type ThumbnailResult } from './thumbnail.ts';
+import { createHandler, type ThumbnailResult } from '../lib/lambda/handlers/thumbnail.ts';
 
 /** Cache-Control of published files with the default CACHE_MAX_AGE_SECONDS. */
 const PUBLISHED_CACHE = 'public, max-age=300';

@@ -1,9 +1,10 @@
 import { FUNCTION_DEFAULTS } from './environment.ts';
 import { HTTP_TIMEOUT_SECONDS } from './function-timing.ts';
+import { API_PATHS, API_ROUTES } from '../lib/lambda/routes.ts';
 import type { Settings } from './settings.ts';
 
 /**
- * The HTTP API: four small functions behind an API Gateway HTTP API.
+ * The HTTP API: four small functions behind an API Gateway HTTP API, routed by lib/lambda/routes.ts:
  *
  *   POST   /uploads                          -> functions/presign  (presigned PUT into staging/)
  *   GET    /poses/{generationId}/{poseId}    -> functions/status
@@ -41,16 +42,11 @@ export function createApi(environment: $util.Output<Record<string, string>>, set
         ? false
         : { allowOrigins: [...origins], allowMethods: ['GET', 'POST', 'DELETE'], allowHeaders: ['authorization', 'content-type'], maxAge: '10 minutes' },
   });
-  api.route('POST /uploads', presign.arn);
-  api.route('GET /poses/{generationId}/{poseId}', status.arn);
-  api.route('DELETE /poses/{generationId}/{poseId}', remove.arn);
-  api.route('DELETE /poses/{generationId}', remove.arn);
-  api.route('GET /health', health.arn);
+  const functions = { presign, status, delete: remove, health };
+  for (const route of API_ROUTES) api.route(`${route.method} ${route.path}`, functions[route.function].arn);
   // Any other method on a known path reaches a handler that answers the contract's 405 JSON (with
   // `Allow`), instead of API Gateway's own 404 {"message":"Not Found"}.
-  api.route('ANY /uploads', presign.arn);
-  api.route('ANY /poses/{generationId}/{poseId}', status.arn);
-  api.route('ANY /poses/{generationId}', remove.arn);
+  for (const { path, function: name } of API_PATHS) api.route(`ANY ${path}`, functions[name].arn);
   return api;
 }
 

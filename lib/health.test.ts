@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../test/support/s3-server.ts';
-import { createHandler, createUnconfiguredHandler } from '../functions/health.ts';
+import { createHandler, createUnconfiguredHandler } from './lambda/handlers/health.ts';
 import { parseConfig, type Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { createLogger } from './logger.ts';

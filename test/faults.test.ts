@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createHandler } from '../functions/thumbnail.ts';
+import { createHandler } from '../lib/lambda/handlers/thumbnail.ts';
 import { parseConfig } from '../lib/config.ts';
 import type { LockTiming } from '../lib/deadlines.ts';
 import { lockKey, newStagingKey, recordKey } from '../lib/layout.ts';

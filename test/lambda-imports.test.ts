@@ -7,9 +7,11 @@
 import { build, type Metafile } from 'esbuild';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { HTTP_FUNCTIONS } from '../lib/lambda/routes.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const FUNCTIONS = ['presign', 'status', 'delete', 'health', 'thumbnail'];
+/** Every function of the route table, and the thumbnail function (object-created events, not HTTP). */
+const FUNCTIONS = [...HTTP_FUNCTIONS, 'thumbnail'];
 const CLI_PACKAGES = ['cli-progress', 'pretty-bytes', 'pretty-ms'];
 
 async function importGraph(entry: string): Promise<Metafile> {
@@ -36,6 +38,13 @@ describe('the Lambda functions import nothing of the operations tool', () => {
     expect(files.filter((file) => file.startsWith('lib/operations/'))).toEqual([]);
     const packages = Object.values(inputs).flatMap((input) => input.imports.filter((entry) => entry.external).map((entry) => entry.path));
     expect(packages.filter((name) => CLI_PACKAGES.some((cli) => name === cli || name.startsWith(`${cli}/`)))).toEqual([]);
+  });
+
+  it('the local server runs the handlers of lib/lambda/handlers, never an entry of functions/', async () => {
+    const { inputs } = await importGraph('lib/local/server.ts');
+    const files = Object.keys(inputs);
+    for (const name of FUNCTIONS) expect(files).toContain(`lib/lambda/handlers/${name}.ts`);
+    expect(files.filter((file) => file.startsWith('functions/'))).toEqual([]);
   });
 
   it('and the check sees a package import when there is one (the CLI does import them)', async () => {

@@ -20,7 +20,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Miniflare, type MiniflareOptions } from 'miniflare';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createHandler } from '../functions/thumbnail.ts';
+import { createHandler } from '../lib/lambda/handlers/thumbnail.ts';
 import { thumbnailTiming, WORKER_INVOKE_LIMIT_SECONDS } from '../infra/function-timing.ts';
 import { parseConfig } from '../lib/config.ts';
 import { StoreUnavailableError } from '../lib/errors.ts';

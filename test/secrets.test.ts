@@ -7,10 +7,10 @@
 import sharp from 'sharp';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createHandler as createDelete } from '../functions/delete.ts';
-import { createHandler as createPresign } from '../functions/presign.ts';
-import { createHandler as createStatus } from '../functions/status.ts';
-import { createHandler as createThumbnail } from '../functions/thumbnail.ts';
+import { createHandler as createDelete } from '../lib/lambda/handlers/delete.ts';
+import { createHandler as createPresign } from '../lib/lambda/handlers/presign.ts';
+import { createHandler as createStatus } from '../lib/lambda/handlers/status.ts';
+import { createHandler as createThumbnail } from '../lib/lambda/handlers/thumbnail.ts';
 import { parseConfig } from '../lib/config.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';

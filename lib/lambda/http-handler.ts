@@ -11,6 +11,7 @@ import { printable } from '../logger.ts';
 import type { Services } from '../services.ts';
 import { HttpError } from './http-error.ts';
 import { allowMethods } from './middleware/allow-methods.ts';
+import { methodsOf, type HttpFunction } from './routes.ts';
 import { bearerAuth } from './middleware/bearer-auth.ts';
 import { contractErrors } from './middleware/contract-errors.ts';
 
@@ -24,7 +25,8 @@ export type HttpResult = APIGatewayProxyStructuredResultV2;
 export type HttpHandler = (event: HttpEvent, context: Context) => Promise<HttpResult>;
 
 export interface Route {
-  methods: readonly string[];
+  /** Which function of the route table (routes.ts) this is: it serves that function's methods, 405 for others. */
+  function: HttpFunction;
   /** Parse the body as JSON (415 if it is not declared JSON, 400 if it does not parse). */
   jsonBody?: boolean;
 }
@@ -50,7 +52,7 @@ export function httpHandler(
     .use(httpErrorHandler({ logger: false }))
     .use(contractErrors(logger))
     .use(bearerAuth({ tokens: config.apiTokens }))
-    .use(allowMethods(route.methods));
+    .use(allowMethods(methodsOf(route.function)));
   if (route.jsonBody) {
     const parser = httpJsonBodyParser();
     handler.use({ before: (request) => (isPreflight(request.event) ? undefined : parser.before?.(request)) });

@@ -15,7 +15,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createHandler as createThumbnailHandler } from '../../functions/thumbnail.ts';
+import { createHandler as createThumbnailHandler } from './handlers/thumbnail.ts';
 import {
   encodeS3EventKey,
   lambdaContext,

@@ -1,11 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
-import { createHandler as createDeleteHandler } from '../../functions/delete.ts';
-import { createHandler as createHealthHandler } from '../../functions/health.ts';
-import { createHandler as createPresignHandler } from '../../functions/presign.ts';
-import { createHandler as createStatusHandler } from '../../functions/status.ts';
-import { createHandler as createThumbnailHandler } from '../../functions/thumbnail.ts';
+import { createHandler as createDeleteHandler } from '../lambda/handlers/delete.ts';
+import { createHandler as createHealthHandler } from '../lambda/handlers/health.ts';
+import { createHandler as createPresignHandler } from '../lambda/handlers/presign.ts';
+import { createHandler as createStatusHandler } from '../lambda/handlers/status.ts';
+import { createHandler as createThumbnailHandler } from '../lambda/handlers/thumbnail.ts';
+import { functionFor, type HttpFunction } from '../lambda/routes.ts';
 import { isLoopback, type Config } from '../config.ts';
 import type { HttpHandler, HttpResult } from '../lambda/http-handler.ts';
 import { LOCAL_EVENT_SOURCE, type LocalObjectCreatedEvent } from '../lambda/object-events.ts';
@@ -84,7 +85,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     await store.removeStaleTemporaryFiles(0);
   })();
 
-  const handlers = {
+  const handlers: Record<HttpFunction, HttpHandler> = {
     presign: createPresignHandler(services),
     status: createStatusHandler(services),
     delete: createDeleteHandler(services),
@@ -168,15 +169,10 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     sendResult(response, errorResult(404, 'not_found', 'There is nothing at this path'));
   }
 
-  /** The contract's routes, as API Gateway maps them (ANY routes reach the handler that answers 405). */
+  /** The route table's handler, as API Gateway maps it (ANY routes reach the handler that answers 405). */
   function apiHandler(pathname: string, method: string): HttpHandler | undefined {
-    if (pathname === '/uploads') return handlers.presign;
-    if (pathname === '/health') return handlers.health;
-    // Empty segments are kept (`/poses//p` has an empty, invalid generationId: a 400, not another route).
-    const segments = pathname.replace(/\/$/, '').split('/').slice(1);
-    if (segments[0] !== 'poses' || segments.length < 2 || segments.length > 3) return undefined;
-    if (segments.length === 2) return handlers.delete;
-    return method === 'DELETE' ? handlers.delete : handlers.status;
+    const name = functionFor(pathname, method);
+    return name && handlers[name];
   }
 
   async function invoke(handler: HttpHandler, request: IncomingMessage, response: ServerResponse, requestUrl: URL): Promise<void> {

@@ -4,7 +4,7 @@
  * Gateway v2 events, in r2 mode against a dummy endpoint: presigning is local computation (SigV4 over the
  * request), nothing is sent. Sequential calls on one thread. Prints one JSON line.
  */
-import { createHandler } from '../../functions/presign.ts';
+import { createHandler } from '../../lib/lambda/handlers/presign.ts';
 import { parseConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createServices } from '../../lib/services.ts';

@@ -1,6 +1,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { HttpError } from '../http-error.ts';
+import { methodsOnPath } from '../routes.ts';
 
 /**
  * 405 for any method this handler does not serve; CORS preflight passes through. `Allow` lists what the
@@ -15,13 +16,4 @@ export function allowMethods(methods: readonly string[]): MiddlewareObj<APIGatew
       throw new HttpError(405, 'method_not_allowed', `This route accepts ${allow} only`, { Allow: allow });
     },
   };
-}
-
-/** The API's routes (the contract): the methods each path serves. */
-export function methodsOnPath(path: string): readonly string[] | undefined {
-  if (/\/uploads\/?$/.test(path)) return ['POST'];
-  if (/\/health\/?$/.test(path)) return ['GET'];
-  if (/\/poses\/[^/]+\/[^/]+\/?$/.test(path)) return ['GET', 'DELETE'];
-  if (/\/poses\/[^/]+\/?$/.test(path)) return ['DELETE'];
-  return undefined;
 }

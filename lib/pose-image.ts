@@ -3,6 +3,7 @@ import { asSentence, formatCount, InvalidImageError } from './errors.ts';
 import { sniffFormat, type ImageFormat } from './image-format.ts';
 import { filterPngChunks, type FilteredPng } from './png-chunks.ts';
 import type { PoseFile, VariantFormat } from './pose-files.ts';
+import { placeholderOf } from './placeholder.ts';
 import type { Placeholder } from './pose-record.ts';
 
 /**
@@ -119,6 +120,8 @@ export interface RenderOptions {
   maxImageBytes?: number;
   /** The variants to render besides the image and the thumbnail (POSE_VARIANTS); default none. */
   variants?: readonly PoseFile[];
+  /** POSE_VARIANTS `placeholder`: compute the ThumbHash and dominant colour from the thumbnail; default not. */
+  placeholder?: boolean;
 }
 
 /**
@@ -152,7 +155,8 @@ export async function renderPose(bytes: Uint8Array, options: RenderOptions): Pro
     if (image.length > maxImageBytes) {
       throw new InvalidImageError('too_large', `As a PNG the image would be ${formatCount(image.length)} bytes, more than the ${formatCount(maxImageBytes)} allowed (PUBLISHED_MAX_BYTES).`);
     }
-    return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail, variants: rendered };
+    const placeholder = options.placeholder ? await placeholderOf(thumbnail, loadSharp) : undefined;
+    return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail, variants: rendered, ...(placeholder && { placeholder }) };
   });
 }
 

@@ -7,7 +7,7 @@ import { backupKey, fileKey, IMAGE_FILE, keyOfRole, poseKeys, poseOfKey, THUMBNA
 import { LOCK_WAIT_MS, UPLOAD_LOCK_WAIT_MS, type LockTiming } from './deadlines.ts';
 import type { Logger } from './logger.ts';
 import { PoseLocks, type PoseLock } from './pose-lock.ts';
-import { arrivedAfter, readRecord, writeRecord, type PoseRecord, type UploadRef } from './pose-record.ts';
+import { arrivedAfter, readRecord, writeRecord, type Placeholder, type PoseRecord, type UploadRef } from './pose-record.ts';
 import { bodyOf, renderPose, type RenderedPose } from './pose-image.ts';
 import { forEachConcurrent } from './concurrency.ts';
 import type { ObjectInfo, ObjectStore } from './storage/object-store.ts';
@@ -36,6 +36,8 @@ export interface PoseUrls {
   originalImageUrl: string;
   /** The configured variants' URLs by role (POSE_VARIANTS), when there are any. */
   variants?: Record<string, string>;
+  /** What to show while the image loads (POSE_VARIANTS `placeholder`), in savePoseWithThumbnail's result. */
+  placeholder?: Placeholder;
 }
 
 /** What a delete did. Deletes never throw: a failure is logged as a warning and returned. */
@@ -130,7 +132,7 @@ export class PoseStorage {
         return { result: undefined, remove: [...staged.map((object) => object.key), ...this.#backupKeys(pose)] };
       });
       this.#logSaved(this.#fileKeys(pose), pose);
-      return this.urlsOf(pose);
+      return { ...this.urlsOf(pose), ...(rendered.placeholder && { placeholder: rendered.placeholder }) };
     } catch (error) {
       const failure = asStorageError(error);
       this.logger.error(`[Storage] Failed to save pose: ${failure.message}`, {
@@ -145,7 +147,7 @@ export class PoseStorage {
   /** Validates and renders an image (throws InvalidImageError with the rejection reason). */
   render(bytes: Uint8Array): Promise<RenderedPose> {
     const { maxInputPixels, keepImageMetadata: keepMetadata, publishedMaxBytes: maxImageBytes } = this.config;
-    return renderPose(bytes, { maxInputPixels, keepMetadata, maxImageBytes, variants: this.files.variants });
+    return renderPose(bytes, { maxInputPixels, keepMetadata, maxImageBytes, variants: this.files.variants, placeholder: this.files.placeholder });
   }
 
   /**
@@ -246,6 +248,7 @@ export class PoseStorage {
         bytes: rendered.image.length,
         publishedAt: new Date().toISOString(),
         files: versions,
+        ...(rendered.placeholder && { placeholder: rendered.placeholder }),
       };
       lock.assertHeld();
       await writeRecord(store, pose, record);

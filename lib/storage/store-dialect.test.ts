@@ -16,7 +16,7 @@ import { checkHealth } from '../health.ts';
 import { S3Store } from './s3-store.ts';
 import { FULL_DIALECT, type StoreDialect } from './store-dialect.ts';
 
-/** What RGW 16.2 enforces, as measured (../shared/notes/ceph-rgw.md, and this probe). */
+/** What RGW 16.2 enforces, as measured (by this probe; README: stores). */
 const RGW_DIALECT: StoreDialect = { createOnly: true, ifMatch: 'unquoted', copySourceCondition: false };
 
 let server: S3TestServer;

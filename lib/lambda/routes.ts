@@ -1,5 +1,5 @@
 /**
- * The HTTP API (../shared API.md's contract), once: the deploy (infra/api.ts), the 405 answers
+ * The HTTP API (the contract of the README's HTTP API section), once: the deploy (infra/api.ts), the 405 answers
  * (middleware/allow-methods.ts), each handler's methods, the local server's router and the import test are all
  * derived from this table. Plain data, no imports: infra/ type-checks it against SST's platform types.
  */

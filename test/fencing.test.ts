@@ -82,6 +82,7 @@ async function processUntilSettled(services: Services, key: string): Promise<voi
     } catch (error) {
       if (!(error instanceof PoseBusyError)) throw error;
     }
+    await sleep(50); // a queue's redelivery delay, not a tight loop against the store
   }
 }
 
@@ -103,7 +104,11 @@ async function stalledWriterRound(
     () => 'published',
     (error: unknown) => (error instanceof Error ? error.message : String(error)),
   );
-  await stalled; // red's thumbnail write is in flight, its image already published
+  // Red's thumbnail write is in flight, its image already published. A red writer that ends first (a store
+  // error before the thumbnail) fails the test with its outcome, instead of leaving it waiting for the stall.
+  const held = Symbol('held');
+  const first = await Promise.race([stalled.then(() => held), redWriter]);
+  if (first !== held) throw new Error(`the red writer ended (${String(first)}) before its thumbnail write was stalled`);
   const blue = await stage(stores.healthy, pose, uploads.blue);
   await processUntilSettled(healthy, blue);
   expect(await endState(stores.healthy, pose)).toEqual({ image: 'blue', thumbnail: 'blue', record: 'ready', staged: 0 });

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../test/support/s3-server.ts';
-import { untilLockExpired } from '../test/support/lock-expiry.ts';
+import { testLockTiming, untilLockExpired } from '../test/support/lock-expiry.ts';
 import { wrapStore } from '../test/support/wrap-store.ts';
 import { PoseBusyError, PreconditionFailedError, StoreUnavailableError } from './errors.ts';
 import { lockKey } from './layout.ts';
@@ -47,7 +47,7 @@ const foreignLock = (): Buffer => Buffer.from(JSON.stringify({ holder: 'another 
 const readLockToken = (stored: { body: Buffer } | undefined) => stored && readLock(stored).token;
 
 /** Short lock deadlines, for the tests that wait for one to pass (the S3 server's clock has whole seconds). */
-const SHORT: LockTiming = { holdMs: 300, marginMs: 700 };
+const SHORT: LockTiming = testLockTiming({ holdMs: 300, marginMs: 700 });
 
 
 describe.each(Object.keys(adapters))('the pose lock on the %s store', (adapter) => {
@@ -149,7 +149,7 @@ describe('holding a lock', () => {
     expect(() => lock.assertHeld()).not.toThrow();
     await new Promise((resolve) => setTimeout(resolve, SHORT.holdMs + 50));
     expect(() => lock.assertHeld()).toThrow(StoreUnavailableError);
-    await expect(lock.store.put('poses/glock/late.png', Buffer.from('x'), { contentType: 'image/png' })).rejects.toThrow(/reached its 300 ms deadline/);
+    await expect(lock.store.put('poses/glock/late.png', Buffer.from('x'), { contentType: 'image/png' })).rejects.toThrow(`reached its ${SHORT.holdMs} ms deadline`);
     expect(await adapters.directory!().head('poses/glock/late.png')).toBeUndefined();
     lock.release();
   });

@@ -15,7 +15,7 @@ import type { LockTiming } from '../lib/deadlines.ts';
 import { lockKey, newStagingKey, recordKey } from '../lib/layout.ts';
 import { fileKey, imageKey, thumbnailKey } from '../lib/pose-files.ts';
 import { bodyOf } from '../lib/pose-image.ts';
-import { untilLockExpired } from './support/lock-expiry.ts';
+import { testLockTiming, untilLockExpired } from './support/lock-expiry.ts';
 import { VARIANTS_ENV } from './support/two-uploads.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createServices } from '../lib/services.ts';
@@ -29,7 +29,7 @@ import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 let png: Buffer;
 
 /** Shortened lock deadlines: a lock a cut left behind expires in seconds (the store dates objects to the second). */
-const SHORT: LockTiming = { holdMs: 500, marginMs: 1500 };
+const SHORT: LockTiming = testLockTiming({ holdMs: 500, marginMs: 1500 });
 
 beforeAll(async () => {
   png = await sharp({ create: { width: 640, height: 480, channels: 3, background: '#3a6' } }).png().toBuffer();
@@ -206,7 +206,7 @@ describe('the real S3 server cut off mid-request', () => {
     await direct.put(stagingKey, png, { contentType: 'image/png' });
     const published = async () => Promise.all([direct.get(imageKey(pose)), direct.get(thumbnailKey(pose)), direct.get(recordKey(pose))]);
 
-    const stallMs = 2500;
+    const stallMs = lockTiming.holdMs + 2000; // past the deadline, by more than a slow request takes
     const stalled = proxy.stallAt(stallPoint(poseId), stallMs);
     await expect(handler(s3Event(stagingKey), lambdaContext())).rejects.toThrow(/retried/);
     await stalled;
@@ -225,5 +225,5 @@ describe('the real S3 server cut off mid-request', () => {
     expect(JSON.parse(record!.body.toString())).toMatchObject({ status: 'ready', files: { image: imageAfter!.etag, thumbnail: thumbnailAfter!.etag } });
     await expect(direct.head(stagingKey)).resolves.toBeUndefined();
     client.destroy();
-  }, 20_000);
+  }, 20_000 + 2 * SHORT.holdMs);
 });

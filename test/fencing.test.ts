@@ -14,7 +14,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../lib/config.ts';
-import type { LockTiming } from '../lib/deadlines.ts';
+import { lockTtlMs, type LockTiming } from '../lib/deadlines.ts';
 import { PoseBusyError } from '../lib/errors.ts';
 import { newStagingKey, recordKey, stagingPrefix, type PoseRef } from '../lib/layout.ts';
 import { imageKey, thumbnailKey } from '../lib/pose-files.ts';
@@ -25,11 +25,12 @@ import type { ObjectStore } from '../lib/storage/object-store.ts';
 import { S3Store } from '../lib/storage/s3-store.ts';
 import { startFlakyProxy, type FlakyProxy } from './support/flaky-proxy.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
+import { testLockTiming } from './support/lock-expiry.ts';
 import { twoUploads, type TwoUploads, type Upload } from './support/two-uploads.ts';
 import { wrapStore } from './support/wrap-store.ts';
 
-/** Holders write for at most 500 ms; a lock may be taken over 2 s after the store wrote it. */
-const TIMING: LockTiming = { holdMs: 500, marginMs: 1500 };
+/** Holders write for at most 500 ms (2 s on RGW); a lock may be taken over 1.5 s after that. */
+const TIMING: LockTiming = testLockTiming({ holdMs: 500, marginMs: 1500 });
 
 let uploads: TwoUploads;
 let server: S3TestServer;
@@ -113,7 +114,7 @@ async function stalledWriterRound(
   await processUntilSettled(healthy, blue);
   expect(await endState(stores.healthy, pose)).toEqual({ image: 'blue', thumbnail: 'blue', record: 'ready', staged: 0 });
   // The red writer gave up at its deadline, and nothing it had in flight lands after the take-over.
-  expect(await redWriter).toMatch(/reached its 500 ms deadline/);
+  expect(await redWriter).toMatch(new RegExp(`reached its ${TIMING.holdMs} ms deadline`));
   await sleep(stallMs);
   expect(await endState(stores.healthy, pose)).toEqual({ image: 'blue', thumbnail: 'blue', record: 'ready', staged: 0 });
 }
@@ -123,7 +124,7 @@ describe('a write in flight when its lock expires', () => {
     const pose = { generationId: 'gen_fence', poseId: 's3' };
     const healthy = new S3Store(server.r2Config);
     const slow = new S3Store({ ...server.r2Config, endpoint: proxy.endpoint });
-    const stallMs = 5000;
+    const stallMs = lockTtlMs(TIMING) + 3000; // held until after the take-over (S3 dates the lock to the second)
     await stalledWriterRound(pose, { slow, healthy }, () => proxy.stallAt(/^PUT \S+s3_thumb\.png/m, stallMs), stallMs);
     // The proxy held it, then dropped it: the red writer's connection was closed at its deadline.
     expect(proxy.stalled.dropped).toBeGreaterThanOrEqual(1);
@@ -132,7 +133,7 @@ describe('a write in flight when its lock expires', () => {
   it('directory: a write stalled in a slow store past the deadline is not made; the taker\'s upload is whole', async () => {
     const pose = { generationId: 'gen_fence', poseId: 'dir' };
     const inner = new DirectoryStore({ root: dir, uploadBaseUrl: 'http://127.0.0.1:1' });
-    const stallMs = 4000;
+    const stallMs = lockTtlMs(TIMING) + 2000;
     let stall: (() => void) | undefined;
     const stalled = new Promise<void>((resolve) => (stall = resolve));
     // A slow disk (NFS, a full queue): the thumbnail write takes 4 s to reach the file system.

@@ -201,6 +201,8 @@ describe.skipIf(!available)('the local page in Chromium', () => {
     const { generationId, poseId } = await uploadThroughPage(page, await solid('#ff0000'));
     const first = await waitForStatus(server.url, { generationId, poseId }, ['ready']);
     expect(await centrePixel(page, 'image')).toEqual([255, 0, 0]);
+    // Shown at its own size: the box the page reserves from the status never upscales a small image.
+    expect(await page.evaluate(() => [document.getElementById('image')!.getBoundingClientRect().width, document.getElementById('image')!.getBoundingClientRect().height])).toEqual([320, 240]);
     expect(await centrePixel(page, 'thumbnail')).toEqual([255, 0, 0]);
 
     // The same ids, another image of the same size: only its pixels tell them apart.
@@ -258,6 +260,97 @@ describe.skipIf(!available)('the local page in Chromium', () => {
     expect(differing).toBe(0);
     expect(problems).toEqual([]);
     await page.close();
+  });
+
+  describe('with POSE_VARIANTS', () => {
+    let variantServer: TestServer;
+
+    beforeAll(async () => {
+      variantServer = await startTestServer({
+        env: { UPLOAD_MAX_BYTES: String(UPLOAD_MAX_BYTES), POSE_VARIANTS: 'thumb.webp:400x400,thumb.avif:400x400,preview.webp:1024w,placeholder' },
+      });
+    });
+
+    afterAll(async () => {
+      await variantServer?.stop();
+    });
+
+    it('shows the variants through <picture> (AVIF first, the 1024w preview for the image) and the placeholder until each image loads', async () => {
+      const { page, problems } = await openPage(variantServer.url);
+      // The published files are held back until the placeholder has been looked at.
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      await page.route(/\/uploads\/poses\//, async (route) => {
+        await released;
+        await route.continue();
+      });
+      const generationId = await page.inputValue('#generationId');
+      const poseId = await page.inputValue('#poseId');
+      const png = await sharp({ create: { width: 1600, height: 1200, channels: 3, background: '#3366cc' } }).png().toBuffer();
+      await page.setInputFiles('#file', { name: 'pose.png', mimeType: 'image/png', buffer: png });
+      await page.waitForFunction(() => {
+        const line = document.getElementById('status')!;
+        return line.textContent === 'Ready.' || line.classList.contains('error');
+      });
+      expect(await page.textContent('#status')).toBe('Ready.');
+      const status = await waitForStatus(variantServer.url, { generationId, poseId }, ['ready']);
+      const base = `${variantServer.url}/uploads/poses/${generationId}/${poseId}`;
+      const v = `?v=${encodeURIComponent(status.version!)}`;
+      expect(status.variants).toEqual({
+        'thumb.webp': `/uploads/poses/${generationId}/${poseId}_thumb.webp`,
+        'thumb.avif': `/uploads/poses/${generationId}/${poseId}_thumb.avif`,
+        'preview.webp': `/uploads/poses/${generationId}/${poseId}_preview.webp`,
+      });
+      // The thumbnail's PNG palette moves a solid colour by a unit or so.
+      const dominant = [1, 3, 5].map((at) => parseInt(status.placeholder!.dominantColor.slice(at, at + 2), 16));
+      expect(dominant).toEqual([0x33, 0x66, 0xcc].map((channel) => expect.toSatisfy((shown: number) => Math.abs(shown - channel) <= 2)));
+
+      const look = () =>
+        page.evaluate(() => {
+          const describe = (id: string) => {
+            const image = document.getElementById(id) as HTMLImageElement;
+            const style = getComputedStyle(image);
+            return {
+              loaded: image.complete && image.naturalWidth > 0,
+              currentSrc: image.currentSrc,
+              placeholder: image.classList.contains('placeholder'),
+              // The ThumbHash rendered as a PNG data URL, or none.
+              backgroundImage: style.backgroundImage.startsWith('url("data:image/png;base64,') ? 'a data URL' : style.backgroundImage.slice(0, 40),
+              backgroundColor: style.backgroundColor,
+              box: [Math.round(image.getBoundingClientRect().width), Math.round(image.getBoundingClientRect().height)],
+              sources: [...image.parentElement!.querySelectorAll('source')].map((source) => ({ type: source.type, srcset: source.srcset })),
+            };
+          };
+          return { image: describe('image'), thumbnail: describe('thumbnail') };
+        });
+
+      // While the files are on their way: the ThumbHash over the dominant colour, in the images' own boxes.
+      const waiting = await look();
+      for (const shown of [waiting.image, waiting.thumbnail]) {
+        expect(shown).toMatchObject({ loaded: false, placeholder: true, backgroundImage: 'a data URL', backgroundColor: `rgb(${dominant.join(', ')})` });
+      }
+      expect(waiting.thumbnail.box).toEqual([400, 400]);
+      // The image's box is there before the image, in its 4:3 aspect ratio.
+      expect(Math.abs(waiting.image.box[0]! - (waiting.image.box[1]! * 4) / 3)).toBeLessThanOrEqual(1);
+      expect(waiting.image.box[1]).toBeGreaterThan(200);
+      expect(waiting.thumbnail.sources).toEqual([
+        { type: 'image/avif', srcset: `/uploads/poses/${generationId}/${poseId}_thumb.avif${v} 400w` },
+        { type: 'image/webp', srcset: `/uploads/poses/${generationId}/${poseId}_thumb.webp${v} 400w` },
+      ]);
+      expect(waiting.image.sources).toEqual([{ type: 'image/webp', srcset: `/uploads/poses/${generationId}/${poseId}_preview.webp${v} 1024w` }]);
+
+      release();
+      await page.waitForFunction(() => ['image', 'thumbnail'].every((id) => (document.getElementById(id) as HTMLImageElement).naturalWidth > 0 && !document.getElementById(id)!.classList.contains('placeholder')));
+      const loaded = await look();
+      // Chromium shows AVIF: the thumbnail is the AVIF variant, the image the WebP preview; the placeholder is gone.
+      expect(loaded.thumbnail).toMatchObject({ loaded: true, currentSrc: `${base}_thumb.avif${v}`, placeholder: false, backgroundImage: 'none', box: [400, 400] });
+      expect(loaded.image).toMatchObject({ loaded: true, currentSrc: `${base}_preview.webp${v}`, placeholder: false, backgroundImage: 'none', box: waiting.image.box }); // nothing moved
+      const centre = await centrePixel(page, 'thumbnail');
+      expect(centre.map((channel, i) => Math.abs(channel - [0x33, 0x66, 0xcc][i]!))).toEqual([0, 0, 0].map(() => expect.toSatisfy((off: number) => off <= 4)));
+      expect(await page.textContent('#variantUrls')).toContain(`preview.webp: /uploads/poses/${generationId}/${poseId}_preview.webp`);
+      expect(problems).toEqual([]);
+      await page.close();
+    });
   });
 
   it('says the size limit in MB and refuses a larger file before sending anything', async () => {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { build } from 'esbuild';
 import { formatBytes } from '../operations/format.ts';
+import type { PoseFile } from '../pose-files.ts';
 
 /**
  * The page at `/` (local mode only): plain HTML and one small module, bundled from TypeScript on first
@@ -40,7 +41,28 @@ export interface PageSettings {
   serverOrigin: string;
   /** UPLOAD_MAX_BYTES, said on the page and checked before an upload. */
   uploadMaxBytes: number;
+  /** The configured variants (POSE_VARIANTS): the page shows them in `<picture>` sources. */
+  variants: readonly PoseFile[];
 }
+
+/**
+ * What the page needs of each variant to offer it as a `<picture>` source: its role (the key of a status's
+ * `variants` map), content type and size. A box is shown in the thumbnail's place, a width in the image's.
+ */
+export interface PageVariant {
+  role: string;
+  type: string;
+  width: number;
+  height?: number;
+}
+
+function pageVariants(variants: readonly PoseFile[]): PageVariant[] {
+  return variants.flatMap(({ role, contentType, rendering }) =>
+    rendering.kind === 'variant' ? [{ role, type: contentType, width: rendering.width, ...(rendering.height !== undefined && { height: rendering.height }) }] : [],
+  );
+}
+
+const escapeAttribute = (text: string) => text.replaceAll('&', '&amp;').replaceAll('"', '&quot;').replaceAll('<', '&lt;');
 
 /** Serves `/` and `/app.js`; false for any other path. */
 export async function servePage(request: IncomingMessage, response: ServerResponse, pathname: string, settings: PageSettings): Promise<boolean> {
@@ -50,7 +72,8 @@ export async function servePage(request: IncomingMessage, response: ServerRespon
   if (pathname === '/') {
     body = (await readFile(new URL('./page/index.html', import.meta.url), 'utf8'))
       .replaceAll('{{UPLOAD_MAX_BYTES}}', String(settings.uploadMaxBytes))
-      .replaceAll('{{UPLOAD_MAX_SIZE}}', formatBytes(settings.uploadMaxBytes));
+      .replaceAll('{{UPLOAD_MAX_SIZE}}', formatBytes(settings.uploadMaxBytes))
+      .replaceAll('{{VARIANTS}}', escapeAttribute(JSON.stringify(pageVariants(settings.variants))));
     type = 'text/html; charset=utf-8';
   } else if (pathname === '/app.js') {
     body = await appBundle();

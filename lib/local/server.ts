@@ -165,7 +165,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     const handler = apiHandler(pathname, request.method ?? 'GET');
     if (handler) return invoke(handler, request, response, requestUrl);
     const serverOrigin = requestOrigin.getStore() ?? url;
-    if (await servePage(request, response, pathname, { serverOrigin, uploadMaxBytes: config.uploadMaxBytes })) return;
+    if (await servePage(request, response, pathname, { serverOrigin, uploadMaxBytes: config.uploadMaxBytes, variants: config.poseFiles.variants })) return;
     sendResult(response, errorResult(404, 'not_found', 'There is nothing at this path'));
   }
 

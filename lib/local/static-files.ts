@@ -15,7 +15,7 @@ import { setCorsOrigin } from './upload-receiver.ts';
  */
 export const STATIC_ROUTE = '/uploads/';
 
-const TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp' };
+const TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.avif': 'image/avif' };
 
 /** What is not there, as far as a client may know: missing, not a directory, a symbolic link (ELOOP, EMLINK on BSD). */
 const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK', 'ENAMETOOLONG']);

@@ -150,6 +150,9 @@ export interface PoseStatusBody {
   height?: number;
   bytes?: number;
   version?: string;
+  /** The configured variants' URLs by role (POSE_VARIANTS). */
+  variants?: Record<string, string>;
+  placeholder?: { thumbHash: string; dominantColor: string };
 }
 
 /** Polls `GET /poses/{g}/{p}` until its status is one of `until`; returns the last body. */

@@ -1,13 +1,24 @@
 /** The local page: upload a pose through the same API and presigned PUT that apps use, then show it. */
 import { uploadPose, UploadPoseError, type PoseResult } from '../../client/upload-pose.ts';
+import { thumbHashToDataURL } from 'thumbhash';
 import { formatBytes } from '../../operations/format.ts';
+import type { Placeholder } from '../../pose-record.ts';
+import type { PageVariant } from '../page.ts';
 
 /**
  * A pose as the status route answers it: a rejection carries a sentence for people (`message`), a ready pose
  * its image's size and a `version` that changes with every publication. Servers before these fields send
  * neither: the page then shows what it has.
  */
-type ShownPose = PoseResult & { message?: string; width?: number; height?: number; bytes?: number; version?: string };
+type ShownPose = PoseResult & {
+  message?: string;
+  width?: number;
+  height?: number;
+  bytes?: number;
+  version?: string;
+  variants?: Record<string, string>;
+  placeholder?: Placeholder;
+};
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const main = document.querySelector('main')!;
@@ -22,6 +33,9 @@ const poseInput = $<HTMLInputElement>('poseId');
 const tokenInput = $<HTMLInputElement>('token');
 
 const uploadMaxBytes = Number(main.dataset.uploadMaxBytes);
+/** The server's configured variants (POSE_VARIANTS), in the order a browser should prefer their types. */
+const TYPE_PREFERENCE = ['image/avif', 'image/webp', 'image/jpeg'];
+const variants = (JSON.parse(main.dataset.variants ?? '[]') as PageVariant[]).sort((a, b) => TYPE_PREFERENCE.indexOf(a.type) - TYPE_PREFERENCE.indexOf(b.type));
 
 const randomId = (prefix: string) => `${prefix}_${crypto.randomUUID().slice(0, 8)}`;
 generationInput.value = randomId('gen');
@@ -55,11 +69,63 @@ function describeError(error: unknown): string {
 /** A published URL as this page shows it: a new version is a new URL, so no cache can show the previous image. */
 const versioned = (url: string, version: string | undefined) => (version === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}v=${encodeURIComponent(version)}`);
 
+/**
+ * Fills a `<picture>` with one `<source>` per type of the given variants (each a srcset of its widths, so the
+ * browser picks the size for the screen), most preferred type first; the `<img>` inside stays the PNG fallback.
+ */
+function fillPicture(picture: HTMLPictureElement, shown: readonly PageVariant[], urls: Record<string, string>, version: string | undefined, sizes: string): void {
+  for (const source of picture.querySelectorAll('source')) source.remove();
+  const image = picture.querySelector('img')!;
+  for (const type of TYPE_PREFERENCE) {
+    const candidates = shown.filter((variant) => variant.type === type && urls[variant.role] !== undefined);
+    if (candidates.length === 0) continue;
+    const source = document.createElement('source');
+    source.type = type;
+    source.sizes = sizes;
+    source.srcset = candidates.map((variant) => `${versioned(urls[variant.role]!, version)} ${variant.width}w`).join(', ');
+    picture.insertBefore(source, image);
+  }
+}
+
+/** Shows the placeholder behind an image until it has loaded (then it would show through transparent pixels). */
+function showPlaceholder(image: HTMLImageElement, placeholder: Placeholder | undefined): void {
+  image.classList.remove('placeholder');
+  image.style.backgroundImage = '';
+  image.style.backgroundColor = '';
+  if (placeholder === undefined) return;
+  const hash = Uint8Array.from(atob(placeholder.thumbHash), (char) => char.charCodeAt(0));
+  image.classList.add('placeholder');
+  image.style.backgroundImage = `url("${thumbHashToDataURL(hash)}")`;
+  image.style.backgroundColor = placeholder.dominantColor;
+  const clear = () => showPlaceholder(image, undefined);
+  if (image.complete && image.naturalWidth > 0) clear();
+  else image.addEventListener('load', clear, { once: true });
+}
+
 function showReady(pose: Extract<ShownPose, { status: 'ready' }>): void {
-  $<HTMLImageElement>('image').src = versioned(pose.imageUrl, pose.version);
-  $<HTMLImageElement>('thumbnail').src = versioned(pose.thumbnailUrl, pose.version);
+  const image = $<HTMLImageElement>('image');
+  const thumbnail = $<HTMLImageElement>('thumbnail');
+  const urls = pose.variants ?? {};
+  // Square boxes take the thumbnail's place; widths (the aspect ratio kept) the image's.
+  fillPicture($('thumbnailPicture'), variants.filter((variant) => variant.height === variant.width), urls, pose.version, '400px');
+  fillPicture($('imagePicture'), variants.filter((variant) => variant.height === undefined), urls, pose.version, '(max-width: 56rem) 100vw, 54rem');
+  // The image's own size reserves its box before it loads (the attributes give the aspect ratio, the width the
+  // size: at most 400 px high, as wide as its figure, never upscaled), so the placeholder has a shape and nothing
+  // moves.
+  if (pose.width !== undefined && pose.height !== undefined) {
+    image.width = pose.width;
+    image.height = pose.height;
+    image.style.width = `min(100%, ${Math.min(pose.width, (400 * pose.width) / pose.height).toFixed(2)}px)`;
+  }
+  image.src = versioned(pose.imageUrl, pose.version);
+  thumbnail.src = versioned(pose.thumbnailUrl, pose.version);
+  showPlaceholder(image, pose.placeholder);
+  showPlaceholder(thumbnail, pose.placeholder);
   $('imageUrl').textContent = pose.imageUrl;
   $('thumbnailUrl').textContent = pose.thumbnailUrl;
+  $('variantUrls').textContent = Object.entries(urls)
+    .map(([role, url]) => `${role}: ${url}`)
+    .join(' · ');
   const details = [
     pose.width !== undefined && pose.height !== undefined ? `${pose.width} × ${pose.height} px` : undefined,
     pose.bytes !== undefined ? formatBytes(pose.bytes) : undefined,

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../test/support/s3-server.ts';
 import { parseConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { dominantColorOf, placeholderOf } from './placeholder.ts';
-import { loadSharp } from './pose-image.ts';
+import { dominantColorOf, placeholderOf, type RawPixels } from './placeholder.ts';
+import { renderPose } from './pose-image.ts';
 import { readRecord } from './pose-record.ts';
 import { createServices } from './services.ts';
 import { S3Store } from './storage/s3-store.ts';
@@ -24,11 +24,15 @@ const figure = () =>
     .png()
     .toBuffer();
 
-const thumbnailOf = async (image: Buffer) => sharp(image).resize(400, 400, { fit: 'cover' }).png().toBuffer();
+/** A 400x400 cover resize's pixels, as the thumbnail render has them. */
+const thumbnailPixels = async (image: Buffer): Promise<RawPixels> => {
+  const { data, info } = await sharp(image).resize(400, 400, { fit: 'cover' }).raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: info.channels };
+};
 
 describe('placeholderOf', () => {
   it('gives the most common colour, not the average, and a ThumbHash of ~25 bytes whose picture has the same colours', async () => {
-    const placeholder = await placeholderOf(await thumbnailOf(await figure()), loadSharp);
+    const placeholder = placeholderOf(await thumbnailPixels(await figure()));
     expect(placeholder.dominantColor).toMatch(/^#1040c[0-2]$/); // the background, within resampling
     const hash = Buffer.from(placeholder.thumbHash, 'base64');
     expect(hash.length).toBeGreaterThanOrEqual(20);
@@ -42,9 +46,31 @@ describe('placeholderOf', () => {
     expect(rgba[0 + 2]!).toBeGreaterThan(rgba[0]!);
   });
 
-  it('is the same for the same thumbnail', async () => {
-    const thumbnail = await thumbnailOf(await figure());
-    expect(await placeholderOf(thumbnail, loadSharp)).toEqual(await placeholderOf(thumbnail, loadSharp));
+  it('is the same for the same pixels', async () => {
+    const pixels = await thumbnailPixels(await figure());
+    expect(placeholderOf(pixels)).toEqual(placeholderOf({ ...pixels, data: Uint8Array.from(pixels.data) }));
+  });
+
+  it('reads grey, grey with alpha, RGB and RGBA pixels; refuses a buffer of the wrong length, naming the sizes', () => {
+    const grey = { data: new Uint8Array(40 * 30).fill(0x80), width: 40, height: 30, channels: 1 };
+    expect(placeholderOf(grey).dominantColor).toBe('#808080');
+    // Half the grey-with-alpha pixels are transparent white, half opaque black: black dominates.
+    const greyAlpha = { data: Uint8Array.from({ length: 20 * 20 * 2 }, (_, i) => (i % 4 < 2 ? [255, 0][i % 2]! : [0, 255][i % 2]!)), width: 20, height: 20, channels: 2 };
+    expect(placeholderOf(greyAlpha).dominantColor).toBe('#000000');
+    const rgb = { data: Uint8Array.from({ length: 401 * 3 * 3 }, (_, i) => [0x10, 0x20, 0x30][i % 3]!), width: 401, height: 3, channels: 3 };
+    expect(placeholderOf(rgb).dominantColor).toBe('#102030'); // 401 wide: boxes of 5, the last one partial
+    expect(() => placeholderOf({ ...rgb, data: rgb.data.subarray(1) })).toThrow('401x3x3 pixels need 3609 bytes, not 3608');
+    expect(() => placeholderOf({ ...rgb, channels: 5 })).toThrow('401x3x5');
+  });
+
+  it('comes with a thumbnail of the very pixels renderPose makes without it', async () => {
+    const png = await figure();
+    const [plain, withPlaceholder] = await Promise.all([renderPose(png, { maxInputPixels: 1e8 }), renderPose(png, { maxInputPixels: 1e8, placeholder: true })]);
+    expect(plain.placeholder).toBeUndefined();
+    const raw = (image: Buffer) => sharp(image).raw().toBuffer();
+    expect((await raw(withPlaceholder.thumbnail)).equals(await raw(plain.thumbnail))).toBe(true);
+    expect(withPlaceholder.image.equals(plain.image)).toBe(true);
+    expect(withPlaceholder.placeholder).toEqual(placeholderOf(await thumbnailPixels(png)));
   });
 
   it('weights colours by opacity; a fully transparent image has black', () => {

@@ -1,18 +1,58 @@
 import { rgbaToThumbHash } from 'thumbhash';
 import type { Placeholder } from './pose-record.ts';
 
+/** Raw 8-bit pixels as sharp gives them: 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA) channels. */
+export interface RawPixels {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: number;
+}
+
+/** ThumbHash encodes images of at most 100x100. */
+const HASH_MAX_SIDE = 100;
+
 /**
  * What a gallery shows before a pose's image arrives: a ThumbHash (base64, ~25 bytes) and the dominant colour.
  * ThumbHash rather than BlurHash: at the same size it keeps the aspect ratio, alpha and more detail in the
  * low frequencies, and it needs no component counts to choose (README: variants).
  *
- * Computed from the thumbnail render (400x400, already encoded), reduced to 100x100 as ThumbHash requires: the
- * upload is never decoded again.
+ * Computed from the thumbnail render's own 400x400 pixels, before they are encoded, in plain JavaScript (a box
+ * reduction to 100x100, then the hash): no decode, no second libvips pipeline, about a millisecond
+ * (BENCHMARKS.md, variants). Decoding the encoded PNG thumbnail again took 5 ms.
  */
-export async function placeholderOf(thumbnail: Buffer, loadSharp: () => Promise<typeof import('sharp')>): Promise<Placeholder> {
-  const { default: sharp } = await loadSharp();
-  const { data, info } = await sharp(thumbnail).resize(100, 100, { fit: 'inside' }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { thumbHash: Buffer.from(rgbaToThumbHash(info.width, info.height, data)).toString('base64'), dominantColor: dominantColorOf(data) };
+export function placeholderOf(pixels: RawPixels): Placeholder {
+  const small = reducedRgba(pixels, HASH_MAX_SIDE);
+  return { thumbHash: Buffer.from(rgbaToThumbHash(small.width, small.height, small.data)).toString('base64'), dominantColor: dominantColorOf(small.data) };
+}
+
+/** RGBA pixels at most `maxSide` on a side, each the average of a whole-number box of the input's. */
+function reducedRgba({ data, width, height, channels }: RawPixels, maxSide: number): { data: Uint8Array; width: number; height: number } {
+  if (![1, 2, 3, 4].includes(channels) || data.length !== width * height * channels) {
+    throw new Error(`placeholderOf: ${width}x${height}x${channels} pixels need ${width * height * channels} bytes, not ${data.length}`);
+  }
+  const factor = Math.ceil(Math.max(width, height) / maxSide);
+  const [outWidth, outHeight] = [Math.ceil(width / factor), Math.ceil(height / factor)];
+  const sums = new Uint32Array(outWidth * outHeight * 4);
+  const counts = new Uint32Array(outWidth * outHeight);
+  const hasAlpha = channels === 2 || channels === 4;
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / factor) * outWidth;
+    for (let x = 0; x < width; x++) {
+      const at = (y * width + x) * channels;
+      const out = row + Math.floor(x / factor);
+      const sum = out * 4;
+      const [green, blue] = channels < 3 ? [at, at] : [at + 1, at + 2];
+      sums[sum] = sums[sum]! + data[at]!;
+      sums[sum + 1] = sums[sum + 1]! + data[green]!;
+      sums[sum + 2] = sums[sum + 2]! + data[blue]!;
+      sums[sum + 3] = sums[sum + 3]! + (hasAlpha ? data[at + channels - 1]! : 255);
+      counts[out] = counts[out]! + 1;
+    }
+  }
+  const rgba = new Uint8Array(sums.length);
+  for (let i = 0; i < sums.length; i++) rgba[i] = Math.round(sums[i]! / counts[i >> 2]!);
+  return { data: rgba, width: outWidth, height: outHeight };
 }
 
 /**

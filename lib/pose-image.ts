@@ -131,31 +131,33 @@ export interface RenderOptions {
 export async function renderPose(bytes: Uint8Array, options: RenderOptions): Promise<RenderedPose> {
   return decoding(bytes, options, async ({ format, input, width, height, published }) => {
     const { variants = [], keepMetadata = false } = options;
+    const thumbnailFrom = (source: Sharp): Promise<{ thumbnail: Buffer; placeholder?: Placeholder }> =>
+      options.placeholder ? thumbnailWithPlaceholder(source, width, height) : thumbnailOf(source, width, height).then((thumbnail) => ({ thumbnail }));
     let image: Buffer;
-    let thumbnail: Buffer;
+    let small: { thumbnail: Buffer; placeholder?: Placeholder };
     let rendered: Record<string, Buffer> = {};
     if (variants.length === 0) {
       // A PNG's full decode is the thumbnail's (PNG has no shrink-on-load); a JPEG's or WebP's is the conversion's.
-      [image, thumbnail] = await Promise.all([published?.png ?? converted(input(), keepMetadata), thumbnailOf(input(), width, height)]);
+      [image, small] = await Promise.all([published?.png ?? converted(input(), keepMetadata), thumbnailFrom(input())]);
     } else {
       // Every file from one decode: the upright pixels, once, then each output from them (a second decode of a
       // 50 MP image per variant would cost what the whole publication does).
       const { default: sharp } = await loadSharp();
       const { data, info } = await input().autoOrient().raw().toBuffer({ resolveWithObject: true });
       const pixels = () => sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
-      const outputs = await Promise.all([
+      const [png, thumbnailed, ...outputs] = await Promise.all([
         published?.png ?? (keepMetadata ? converted(input(), true) : pixels().png(IMAGE_PNG).toBuffer()),
-        thumbnailOf(pixels(), width, height),
+        thumbnailFrom(pixels()),
         ...variants.map((file) => variantOf(pixels(), width, height, file)),
       ]);
-      [image, thumbnail] = [outputs[0]!, outputs[1]!];
-      rendered = Object.fromEntries(variants.map((file, i) => [file.role, outputs[i + 2]!]));
+      [image, small] = [png, thumbnailed];
+      rendered = Object.fromEntries(variants.map((file, i) => [file.role, outputs[i]!]));
     }
     const { maxImageBytes = Number.POSITIVE_INFINITY } = options;
     if (image.length > maxImageBytes) {
       throw new InvalidImageError('too_large', `As a PNG the image would be ${formatCount(image.length)} bytes, more than the ${formatCount(maxImageBytes)} allowed (PUBLISHED_MAX_BYTES).`);
     }
-    const placeholder = options.placeholder ? await placeholderOf(thumbnail, loadSharp) : undefined;
+    const { thumbnail, placeholder } = small;
     return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail, variants: rendered, ...(placeholder && { placeholder }) };
   });
 }
@@ -197,13 +199,31 @@ export async function renderThumbnail(bytes: Uint8Array, options: RenderOptions)
  * scale (shrink-on-load), so the thumbnail never needs the full-size pixels. `width` and `height` are upright.
  */
 function thumbnailOf(image: Sharp, width: number, height: number): Promise<Buffer> {
+  return squareResize(image, width, height).png(THUMBNAIL_PNG).toBuffer();
+}
+
+/** The thumbnail's resize: the centred square first past 8:1, then 400x400 cover. */
+function squareResize(image: Sharp, width: number, height: number): Sharp {
   const upright = image.autoOrient();
   const side = Math.min(width, height);
   const square =
     Math.max(width, height) > CROP_FIRST_ASPECT_RATIO * side
       ? upright.extract({ left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side })
       : upright;
-  return square.resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' }).png(THUMBNAIL_PNG).toBuffer();
+  return square.resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' });
+}
+
+/**
+ * The thumbnail and the placeholder from its pixels: the resize is taken to 8-bit pixels once, the PNG encoded
+ * from them (the same pixels as thumbnailOf's; its pHYs says 72 dpi rather than the upload's density) and the
+ * placeholder computed from them, with no decode of the PNG.
+ */
+async function thumbnailWithPlaceholder(image: Sharp, width: number, height: number): Promise<{ thumbnail: Buffer; placeholder: Placeholder }> {
+  const { data, info } = await squareResize(image, width, height).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { default: sharp } = await loadSharp();
+  const raw = { width: info.width, height: info.height, channels: info.channels };
+  const thumbnail = await sharp(data, { raw }).withDensity(72).png(THUMBNAIL_PNG).toBuffer();
+  return { thumbnail, placeholder: placeholderOf({ data, ...raw }) };
 }
 
 interface Opened {

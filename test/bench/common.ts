@@ -40,6 +40,26 @@ export function median(values: readonly number[]): number {
 }
 
 /** Linear-interpolated quantile of unsorted values (q in 0..1). */
+/**
+ * The median time of `fn` in ms after one warm-up run: at least 7 runs, more (up to 25) within 1.5 s; quick runs
+ * 3 within 200 ms. `setup` runs before each, untimed.
+ */
+export async function medianTime(fn: () => Promise<unknown>, options: { quick: boolean; setup?: () => Promise<void> }): Promise<number> {
+  const { quick, setup } = options;
+  await setup?.();
+  await fn();
+  const times: number[] = [];
+  const started = performance.now();
+  const [minRuns, budgetMs] = quick ? [3, 200] : [7, 1500];
+  while (times.length < minRuns || (times.length < 25 && performance.now() - started < budgetMs)) {
+    await setup?.();
+    const start = performance.now();
+    await fn();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
 export function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

@@ -3,20 +3,17 @@
  * libvips streams decode, resize and encode through one pipeline, so stages are timed as cumulative
  * pipelines (decode; decode + resize; + quantise with deflate level 0; + deflate at our level) and each
  * stage is the difference. The store I/O is DirectoryStore's own (atomic writes with fsync) on a temp dir,
- * and `processUpload` is the thumbnail handler's whole work for the upload. Prints one JSON line.
+ * and `processUpload` is the thumbnail handler's whole work for the upload (local-publish.ts). Prints one JSON line.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { parseConfig } from '../../lib/config.ts';
 import { sniffFormat } from '../../lib/image-format.ts';
 import { recordKey } from '../../lib/layout.ts';
 import { imageKey, thumbnailKey } from '../../lib/pose-files.ts';
-import { createLogger } from '../../lib/logger.ts';
 import { IMAGE_PNG, renderPose, renderThumbnail, THUMBNAIL_PNG, THUMBNAIL_SIZE } from '../../lib/pose-image.ts';
-import { createServices } from '../../lib/services.ts';
-import { median } from './common.ts';
+import { medianTime } from './common.ts';
+import { localPublisher } from './local-publish.ts';
 
 export interface Profile {
   image: string;
@@ -42,20 +39,7 @@ const quick = quickFlag === 'quick';
 sharp.concurrency(1);
 sharp.cache(false);
 
-async function timed(fn: () => Promise<unknown>, setup?: () => Promise<void>): Promise<number> {
-  await setup?.();
-  await fn(); // warm-up
-  const times: number[] = [];
-  const started = performance.now();
-  const [minRuns, budgetMs] = quick ? [3, 200] : [7, 1500];
-  while (times.length < minRuns || (times.length < 25 && performance.now() - started < budgetMs)) {
-    await setup?.();
-    const start = performance.now();
-    await fn();
-    times.push(performance.now() - start);
-  }
-  return median(times);
-}
+const timed = (fn: () => Promise<unknown>, setup?: () => Promise<void>) => medianTime(fn, { quick, ...(setup && { setup }) });
 
 const bytes = await readFile(file);
 const format = sniffFormat(bytes);
@@ -80,18 +64,11 @@ const conversion = format === 'png' ? undefined : await timed(() => input().auto
 const renderPoseMs = await timed(() => renderPose(bytes, options));
 
 // The store's part, through the very adapter and services the local thumbnail handler uses.
-const root = await mkdtemp(path.join(tmpdir(), 'bench-profile-'));
+const publisher = await localPublisher(bytes);
 try {
-  const config = parseConfig({ STORAGE_MODE: 'local', UPLOAD_PATH: root, PORT: '0' });
-  const services = createServices({ config, logger: createLogger(() => undefined) });
-  await services.storage.initializeLocalStorage();
-  const { store } = services.storage;
+  const { store } = publisher.services.storage;
   const pose = { generationId: 'bench', poseId: 'profile' };
-  const stagingKey = 'staging/bench/profile/00000000-0000-4000-8000-000000000000';
-  const stage = async () => {
-    await mkdir(path.join(root, 'staging/bench/profile'), { recursive: true });
-    await writeFile(path.join(root, stagingKey), bytes);
-  };
+  const { stagingKey, stage } = publisher;
   const rendered = await renderPose(bytes, options);
   const storeGet = await timed(() => store.get(stagingKey), stage);
   const storePut = await timed(async () => {
@@ -99,10 +76,7 @@ try {
     await store.put(thumbnailKey(pose), rendered.thumbnail, { contentType: 'image/png' });
   });
   const storeDelete = await timed(() => store.delete([recordKey(pose), stagingKey]), stage);
-  const processUpload = await timed(async () => {
-    const status = await services.uploads.processUpload({ key: stagingKey });
-    if (status?.status !== 'ready') throw new Error(`processUpload answered ${JSON.stringify(status)}`);
-  }, stage);
+  const processUpload = await timed(() => publisher.processUpload(), stage);
 
   const profile: Profile = {
     image: path.basename(file),
@@ -122,5 +96,5 @@ try {
   };
   process.stdout.write(`${JSON.stringify(profile)}\n`);
 } finally {
-  await rm(root, { recursive: true, force: true });
+  await publisher.close();
 }

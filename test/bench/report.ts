@@ -10,6 +10,7 @@ import type { Profile } from './profile-case.ts';
 import type { PresignFigures } from './presign-case.ts';
 import type { CaseFigures, Image } from './thumbnails.ts';
 import type { MicroFigures } from '../../lib/pose-image.bench.ts';
+import type { VariantFigures } from './variants-case.ts';
 import type { FlowFigures, WanFigures } from './wan.ts';
 
 export interface Machine {
@@ -45,6 +46,7 @@ export interface Results {
   presign?: PresignFigures;
   micro?: MicroFigures[];
   wan?: WanFigures;
+  variants?: VariantFigures[];
 }
 
 /** Lambda arm64 price (us-east-1): per GB-second, and per request. */
@@ -212,6 +214,7 @@ function targets(results: Results): Targets {
       'reported',
     ]);
   }
+  if (results.variants?.length) rows.push(...variantTargets(results.variants));
   return { rows };
 }
 
@@ -496,6 +499,73 @@ function wanBlock(results: Results): string {
   ].join('\n');
 }
 
+/** The 1 MP PNG whose publish time the variants target is measured on. */
+const VARIANTS_TARGET_IMAGE = 'ai-1024.png';
+
+/** The variants' target rows of the summary. */
+function variantTargets(variants: readonly VariantFigures[]): string[][] {
+  const rows: string[][] = [];
+  const onePng = variants.find((v) => v.image === VARIANTS_TARGET_IMAGE);
+  if (onePng) {
+    const added = onePng.publishAll / onePng.publishReference - 1;
+    rows.push([
+      `every variant of a 1 MP PNG adds ≤ 60% to its publish time (${onePng.set})`,
+      `${pct(added)} (${ms(onePng.publishReference)} → ${ms(onePng.publishAll)} ms, ${onePng.image})`,
+      mark(added <= 0.6),
+    ]);
+  }
+  const webp = variants.map((v) => ({ image: v.image, ratio: (v.variants.find((f) => f.role === 'thumb.webp')?.bytes ?? Number.NaN) / v.thumbnailBytes }));
+  const largest = webp.reduce((a, b) => (b.ratio > a.ratio ? b : a), webp[0]!);
+  if (largest) rows.push(['400x400 WebP ≤ 1/3 of the PNG thumbnail\'s bytes', `largest ${ratio(largest.ratio)} (${largest.image}), median ${ratio(median(webp.map((w) => w.ratio)))}`, mark(webp.every((w) => w.ratio <= 1 / 3))]);
+  const slowest = variants.reduce((a, b) => (b.placeholderRender > a.placeholderRender ? b : a), variants[0]!);
+  if (slowest) {
+    rows.push([
+      'placeholder < 2 ms (renderPose with it minus without)',
+      `largest ${ms(slowest.placeholderRender)} ms (${slowest.image}); placeholderOf alone ${ms(Math.max(...variants.map((v) => v.placeholder)))} ms`,
+      mark(variants.every((v) => v.placeholderRender < 2)),
+    ]);
+  }
+  return rows;
+}
+
+const quality = (q: { ssim: number; smoothPsnr: number } | undefined) => (q ? `${q.ssim.toFixed(4)} / ${q.smoothPsnr.toFixed(1)} dB` : '');
+
+export function variantsBlock(results: Results): string {
+  const variants = results.variants;
+  if (!variants?.length) return '_Not run yet: `npm run bench -- --only=variants`._';
+  const roles = variants[0]!.variants.map((f) => f.role);
+  const timeRows = variants.map((v) => [
+    v.image,
+    ms(v.publishReference),
+    ms(v.publishAll),
+    pct(v.publishAll / v.publishReference - 1),
+    ...v.variants.map((f) => ms(f.ms)),
+    ms(v.placeholderRender),
+    ms(v.placeholder),
+  ]);
+  const bytesRows = variants.map((v) => [
+    v.image,
+    kb(v.thumbnailBytes),
+    quality(v.thumbnailQuality),
+    ...v.variants.flatMap((f) => [`${kb(f.bytes)} (${ratio(f.bytes / v.thumbnailBytes)})`, ...(f.quality ? [quality(f.quality)] : [])]),
+  ]);
+  const costRows = variants.map((v) => {
+    const lambda = (oneCoreMs: number) => 1000 * invocationCost(durationAt(oneCoreMs, RECOMMENDED_MB), RECOMMENDED_MB);
+    const addedBytes = v.variants.reduce((sum, f) => sum + f.bytes, 0);
+    return [v.image, `$${lambda(v.publishReference).toFixed(4)}`, `$${lambda(v.publishAll).toFixed(4)}`, kb(addedBytes), `$${((1000 * addedBytes * R2_GB_MONTH) / 1e9).toFixed(5)}`];
+  });
+  const qualityRoles = variants[0]!.variants.filter((f) => f.quality).map((f) => f.role);
+  return [
+    `Variant set \`${variants[0]!.set}\`; medians on one thread.`,
+    '',
+    table(['upload', 'publish ms (processUpload, reference files)', 'with the set, ms', 'added', ...roles.map((role) => `${role} ms`), 'placeholder ms (render)', 'placeholderOf ms'], timeRows),
+    '',
+    table(['upload', 'PNG thumbnail KiB', 'its SSIM / smoothed PSNR', ...roles.flatMap((role) => [`${role} KiB (× PNG)`, ...(qualityRoles.includes(role) ? [`${role} SSIM / smoothed PSNR`] : [])])], bytesRows),
+    '',
+    table(['upload', `Lambda $ per 1,000 publishes, reference (${RECOMMENDED_MB} MB)`, 'with the set', 'variant KiB per pose', 'R2 $ per month per 1,000 poses, added'], costRows),
+  ].join('\n');
+}
+
 export const BLOCKS: Record<string, (results: Results) => string> = {
   machine: machineBlock,
   settings: settingsBlock,
@@ -510,6 +580,7 @@ export const BLOCKS: Record<string, (results: Results) => string> = {
   micro: microBlock,
   cost: costBlock,
   wan: wanBlock,
+  variants: variantsBlock,
 };
 
 /** Replaces every `<!-- bench:NAME -->...<!-- /bench:NAME -->` block of `markdown` with its generated content. */

@@ -12,6 +12,8 @@
  *   presign     presigned URLs per second (presign-case.ts)
  *   micro       tinybench over renderPose (lib/pose-image.bench.ts)
  *   wan         the functions against the S3 test server over a WAN-shaped link, against the reference (wan.ts)
+ *   variants    each variant's time, bytes and quality against the PNG thumbnail, one process per image, one
+ *               thread (variants-case.ts); the side-by-side picture of BENCHMARKS.md (side-by-side.ts)
  * Results go to test/bench/results.json (results-quick.json with --quick); the generated blocks of
  * BENCHMARKS.md and test/bench/thumbnails.svg are rewritten from them (a full run writes them unless
  * --no-write; a quick run only with --write). `--only` reruns some sections and keeps the others' results.
@@ -30,12 +32,14 @@ import { runE2e } from './e2e.ts';
 import { runHandlerRss } from './handler-rss.ts';
 import type { PresignFigures } from './presign-case.ts';
 import type { Profile } from './profile-case.ts';
+import { SIDE_BY_SIDE, sideBySide } from './side-by-side.ts';
+import type { VariantFigures } from './variants-case.ts';
 import { fillTemplate, summaryBlock, type Machine, type Results } from './report.ts';
 import { thumbnailChart, wanChart } from './svg.ts';
 import { listImages, runConversions, runThumbnails } from './thumbnails.ts';
 import { runWan } from './wan.ts';
 
-const SECTIONS = ['thumbnails', 'conversion', 'profile', 'rss', 'coldstart', 'e2e', 'presign', 'micro', 'wan'] as const;
+const SECTIONS = ['thumbnails', 'conversion', 'profile', 'rss', 'coldstart', 'e2e', 'presign', 'micro', 'wan', 'variants'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const argv = process.argv.slice(2);
@@ -136,6 +140,18 @@ for (const section of only) {
     case 'wan':
       results.wan = await runWan(images, quick);
       break;
+    case 'variants': {
+      const figures: VariantFigures[] = [];
+      for (const image of images) {
+        const { result } = await runScript<VariantFigures>(path.join(BENCH_DIR, 'variants-case.ts'), [image.file, ...(quick ? ['quick'] : [])], { env: ONE_THREAD_ENV });
+        const webp = result.variants.find((f) => f.role === 'thumb.webp');
+        log(`  ${image.name}: publish ${result.publishReference.toFixed(1)} → ${result.publishAll.toFixed(1)} ms with the set; thumb.webp ${webp?.bytes} bytes vs ${result.thumbnailBytes}; placeholder ${result.placeholderRender.toFixed(2)} ms`);
+        figures.push(result);
+      }
+      results.variants = figures;
+      if (write) await writeFile(SIDE_BY_SIDE, await sideBySide());
+      break;
+    }
     case 'micro': {
       const { result } = await runScript<MicroFigures[]>(path.join(REPO_ROOT, 'lib/pose-image.bench.ts'), [corpus, ...(quick ? ['--quick'] : [])], {
         env: ONE_THREAD_ENV,

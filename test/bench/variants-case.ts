@@ -1,0 +1,91 @@
+/**
+ * What variants cost: `node test/bench/variants-case.ts <image> [quick]`, one thread. Prints one JSON line.
+ * - renderPose and processUpload (local store, local-publish.ts) without variants and with TYPICAL_VARIANTS;
+ * - each variant alone: renderPose with it minus renderPose without (its encode, and for the first variant the
+ *   switch to one shared decode), and its bytes;
+ * - the placeholder: renderPose with it minus renderPose without (the split of the thumbnail's pipeline and
+ *   placeholderOf), and placeholderOf alone on the thumbnail's 400x400 pixels;
+ * - the quality of the PNG thumbnail and of each 400x400 variant against the same unquantised 400x400 resize
+ *   (quality.ts): a variant as close to it as the PNG thumbnail is, is as close to the thumbnail.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { parsePoseVariants, type PoseFile } from '../../lib/pose-files.ts';
+import { renderPose, THUMBNAIL_SIZE } from '../../lib/pose-image.ts';
+import { placeholderOf } from '../../lib/placeholder.ts';
+import { medianTime } from './common.ts';
+import { localPublisher } from './local-publish.ts';
+import { compare, type Quality } from './quality.ts';
+
+/** A gallery's set: the thumbnail in WebP and AVIF, a 1024-wide WebP preview, and the placeholder. */
+export const TYPICAL_VARIANTS = 'thumb.webp:400x400,thumb.avif:400x400,preview.webp:1024w,placeholder';
+
+export interface VariantFigures {
+  image: string;
+  /** The POSE_VARIANTS measured (TYPICAL_VARIANTS). */
+  set: string;
+  /** Medians, ms. */
+  renderReference: number;
+  renderAll: number;
+  publishReference: number;
+  publishAll: number;
+  /** renderPose with the placeholder minus without; placeholderOf alone. */
+  placeholderRender: number;
+  placeholder: number;
+  thumbnailBytes: number;
+  thumbnailQuality: Quality;
+  variants: { role: string; ms: number; bytes: number; quality?: Quality }[];
+}
+
+const [file, quickFlag] = process.argv.slice(2);
+if (!file) throw new Error('usage: node test/bench/variants-case.ts <image> [quick]');
+const quick = quickFlag === 'quick';
+sharp.concurrency(1);
+sharp.cache(false);
+
+const parsed = parsePoseVariants(TYPICAL_VARIANTS);
+if (!('files' in parsed)) throw new Error(parsed.problems.join('; '));
+const { variants } = parsed.files;
+const bytes = await readFile(file);
+const options = { maxInputPixels: 50_000_000 };
+const timed = (fn: () => Promise<unknown>, setup?: () => Promise<void>) => medianTime(fn, { quick, ...(setup && { setup }) });
+const render = (only: readonly PoseFile[], placeholder = false) => renderPose(bytes, { ...options, variants: only, placeholder });
+
+const renderReference = await timed(() => render([]));
+const renderAll = await timed(() => render(variants, true));
+const all = await render(variants, true);
+const placeholderRender = (await timed(() => render([], true))) - renderReference;
+const thumbnailPixels = await sharp(all.thumbnail).raw().toBuffer({ resolveWithObject: true });
+const pixels = { data: thumbnailPixels.data, width: thumbnailPixels.info.width, height: thumbnailPixels.info.height, channels: thumbnailPixels.info.channels };
+const placeholder = await timed(async () => placeholderOf(pixels));
+// The thumbnail's own pipeline without the palette: what both the PNG and the variants approximate.
+const exact = await sharp(bytes).autoOrient().resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' }).png({ compressionLevel: 0 }).toBuffer();
+const figures: VariantFigures['variants'] = [];
+for (const variant of variants) {
+  const alone = await timed(() => render([variant]));
+  const body = all.variants[variant.role]!;
+  const square = variant.rendering.kind === 'variant' && variant.rendering.width === THUMBNAIL_SIZE && variant.rendering.height === THUMBNAIL_SIZE;
+  figures.push({ role: variant.role, ms: alone - renderReference, bytes: body.length, ...(square && { quality: await compare(await sharp(body).png().toBuffer(), exact) }) });
+}
+
+const withVariants = await localPublisher(bytes, { POSE_VARIANTS: TYPICAL_VARIANTS });
+const without = await localPublisher(bytes);
+try {
+  const result: VariantFigures = {
+    image: path.basename(file),
+    set: TYPICAL_VARIANTS,
+    renderReference,
+    renderAll,
+    publishReference: await timed(() => without.processUpload(), without.stage),
+    publishAll: await timed(() => withVariants.processUpload(), withVariants.stage),
+    placeholderRender,
+    placeholder,
+    thumbnailBytes: all.thumbnail.length,
+    thumbnailQuality: await compare(all.thumbnail, exact),
+    variants: figures,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} finally {
+  await Promise.all([withVariants.close(), without.close()]);
+}

@@ -3,7 +3,7 @@ import { asSentence, formatCount, InvalidImageError } from './errors.ts';
 import { sniffFormat, type ImageFormat } from './image-format.ts';
 import { filterPngChunks, type FilteredPng } from './png-chunks.ts';
 import type { PoseFile, VariantFormat } from './pose-files.ts';
-import { placeholderOf } from './placeholder.ts';
+import { placeholderOf, type RawPixels } from './placeholder.ts';
 import type { Placeholder } from './pose-record.ts';
 
 /**
@@ -42,6 +42,8 @@ const CROP_FIRST_ASPECT_RATIO = 8;
 export const IMAGE_PNG = { compressionLevel: 3, adaptiveFiltering: true } as const satisfies PngOptions;
 
 let sharpModule: Promise<typeof import('sharp')> | undefined;
+/** sharp once loadSharp() has loaded it, for the pipelines over pixels it decoded. */
+let sharpLoaded: (typeof import('sharp'))['default'] | undefined;
 
 /**
  * sharp (libvips, ~20 MB of native code) is loaded on first use, so the HTTP functions, which never decode an
@@ -51,6 +53,7 @@ export async function loadSharp(): Promise<typeof import('sharp')> {
   sharpModule ??= import('sharp').then((module) => {
     // One pose is rendered once: libvips' operation cache would only hold memory across invocations.
     module.default.cache(false);
+    sharpLoaded = module.default;
     return module;
   });
   return sharpModule;
@@ -97,12 +100,15 @@ export function bodyOf(rendered: RenderedPose, file: PoseFile): Buffer {
 }
 
 /**
- * The encoders of the variants: the fastest settings that stay visually equal to the PNG thumbnail (BENCHMARKS.md,
- * variants).
+ * The encoders of the variants (BENCHMARKS.md, variants, has the time, bytes and SSIM of each setting on the bench
+ * corpus). WebP at effort 1: effort 2 saves 17% of the bytes for 30-50% more time, effort 0 saves 10-20% of the
+ * time for 8% more bytes. AVIF at effort 0 with 4:2:0 chroma: 5x faster than effort 2 in 4:4:4 (10 ms rather
+ * than 53 for 400x400), its SSIM within 0.005 of it at quality 55; every effort above 1 costs 2-8x more for a few
+ * per cent of the bytes. Each stays as close to the exact resize as the palette PNG thumbnail is.
  */
 export const VARIANT_ENCODERS: Readonly<Record<VariantFormat, (image: Sharp) => Sharp>> = {
-  webp: (image) => image.webp({ quality: 80, effort: 2 }),
-  avif: (image) => image.avif({ quality: 50, effort: 2 }),
+  webp: (image) => image.webp({ quality: 80, effort: 1 }),
+  avif: (image) => image.avif({ quality: 55, effort: 0, chromaSubsampling: '4:2:0' }),
   jpg: (image) => image.jpeg({ quality: 82, mozjpeg: true }),
 };
 
@@ -131,49 +137,70 @@ export interface RenderOptions {
 export async function renderPose(bytes: Uint8Array, options: RenderOptions): Promise<RenderedPose> {
   return decoding(bytes, options, async ({ format, input, width, height, published }) => {
     const { variants = [], keepMetadata = false } = options;
-    const thumbnailFrom = (source: Sharp): Promise<{ thumbnail: Buffer; placeholder?: Placeholder }> =>
-      options.placeholder ? thumbnailWithPlaceholder(source, width, height) : thumbnailOf(source, width, height).then((thumbnail) => ({ thumbnail }));
     let image: Buffer;
-    let small: { thumbnail: Buffer; placeholder?: Placeholder };
+    let thumbnail: Buffer;
+    let square: RawPixels | undefined;
     let rendered: Record<string, Buffer> = {};
     if (variants.length === 0) {
       // A PNG's full decode is the thumbnail's (PNG has no shrink-on-load); a JPEG's or WebP's is the conversion's.
-      [image, small] = await Promise.all([published?.png ?? converted(input(), keepMetadata), thumbnailFrom(input())]);
+      const thumbnailed = options.placeholder
+        ? thumbnailPixels(input(), width, height).then(async (pixels) => ({ pixels, png: await thumbnailPngOf(pixels) }))
+        : thumbnailOf(input(), width, height).then((png) => ({ pixels: undefined, png }));
+      let small: { pixels: RawPixels | undefined; png: Buffer };
+      [image, small] = await Promise.all([published?.png ?? converted(input(), keepMetadata), thumbnailed]);
+      [thumbnail, square] = [small.png, small.pixels];
     } else {
       // Every file from one decode: the upright pixels, once, then each output from them (a second decode of a
-      // 50 MP image per variant would cost what the whole publication does).
-      const { default: sharp } = await loadSharp();
-      const { data, info } = await input().autoOrient().raw().toBuffer({ resolveWithObject: true });
-      const pixels = () => sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
-      const [png, thumbnailed, ...outputs] = await Promise.all([
-        published?.png ?? (keepMetadata ? converted(input(), true) : pixels().png(IMAGE_PNG).toBuffer()),
-        thumbnailFrom(pixels()),
-        ...variants.map((file) => variantOf(pixels(), width, height, file)),
+      // 50 MP image per variant would cost what the whole publication does). The thumbnail's 400x400 resize is
+      // made once too: the PNG thumbnail, the variants of its box and the placeholder are all encoded from it.
+      const full = await rawPixelsOf(input().autoOrient());
+      square = await thumbnailPixels(sharpOf(full), width, height);
+      const pixels = square;
+      const [png, thumbnailPng, ...outputs] = await Promise.all([
+        published?.png ?? (keepMetadata ? converted(input(), true) : sharpOf(full).png(IMAGE_PNG).toBuffer()),
+        thumbnailPngOf(pixels),
+        ...variants.map((file) => variantOf(full, pixels, file)),
       ]);
-      [image, small] = [png, thumbnailed];
+      [image, thumbnail] = [png, thumbnailPng];
       rendered = Object.fromEntries(variants.map((file, i) => [file.role, outputs[i]!]));
     }
     const { maxImageBytes = Number.POSITIVE_INFINITY } = options;
     if (image.length > maxImageBytes) {
       throw new InvalidImageError('too_large', `As a PNG the image would be ${formatCount(image.length)} bytes, more than the ${formatCount(maxImageBytes)} allowed (PUBLISHED_MAX_BYTES).`);
     }
-    const { thumbnail, placeholder } = small;
+    const placeholder = options.placeholder && square ? placeholderOf(square) : undefined;
     return { format, width, height, image, imageIsInput: published?.dropped === false, thumbnail, variants: rendered, ...(placeholder && { placeholder }) };
   });
 }
 
+/** A pipeline's output as 8-bit pixels. */
+async function rawPixelsOf(image: Sharp): Promise<RawPixels> {
+  const { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: info.channels };
+}
+
+/** A pipeline over pixels already decoded. */
+function sharpOf({ data, width, height, channels }: RawPixels): Sharp {
+  // loadSharp() has resolved before any pixels exist: they come out of sharp.
+  return sharpLoaded!(data, { raw: { width, height, channels: channels as 1 | 2 | 3 | 4 } });
+}
+
 /**
- * A variant, from upright pixels: a box filled (cover; past 8:1 against the box, its centred region first, as the
- * thumbnail does), or a width with the aspect ratio kept and never upscaled. No metadata.
+ * A variant, from the upright pixels: a box filled (cover; past 8:1 against the box, its centred region first, as
+ * the thumbnail does), or a width with the aspect ratio kept and never upscaled. A variant of the thumbnail's own
+ * box is encoded from the thumbnail's pixels (the same resize). No metadata.
  */
-function variantOf(image: Sharp, width: number, height: number, file: PoseFile): Promise<Buffer> {
+function variantOf(full: RawPixels, thumbnail: RawPixels, file: PoseFile): Promise<Buffer> {
   const { rendering } = file;
   if (rendering.kind !== 'variant') throw new Error(`${file.role} is no variant`);
   const encode = VARIANT_ENCODERS[rendering.format];
-  if (rendering.height === undefined) return encode(image.resize(rendering.width, undefined, { withoutEnlargement: true })).toBuffer();
+  if (rendering.height === undefined) return encode(sharpOf(full).resize(rendering.width, undefined, { withoutEnlargement: true })).toBuffer();
+  if (rendering.width === THUMBNAIL_SIZE && rendering.height === THUMBNAIL_SIZE) return encode(sharpOf(thumbnail)).toBuffer();
+  const { width, height } = full;
   const box = rendering.width / rendering.height;
   const [regionWidth, regionHeight] = [Math.min(width, Math.round(height * box)), Math.min(height, Math.round(width / box))];
   const extreme = Math.max(width / regionWidth, height / regionHeight) > CROP_FIRST_ASPECT_RATIO;
+  const image = sharpOf(full);
   const region = extreme
     ? image.extract({ left: Math.floor((width - regionWidth) / 2), top: Math.floor((height - regionHeight) / 2), width: regionWidth, height: regionHeight })
     : image;
@@ -213,17 +240,17 @@ function squareResize(image: Sharp, width: number, height: number): Sharp {
   return square.resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' });
 }
 
+/** The thumbnail's resize as 8-bit pixels: for the placeholder and the variants of its box, besides the PNG. */
+function thumbnailPixels(image: Sharp, width: number, height: number): Promise<RawPixels> {
+  return rawPixelsOf(squareResize(image, width, height));
+}
+
 /**
- * The thumbnail and the placeholder from its pixels: the resize is taken to 8-bit pixels once, the PNG encoded
- * from them (the same pixels as thumbnailOf's; its pHYs says 72 dpi rather than the upload's density) and the
- * placeholder computed from them, with no decode of the PNG.
+ * The PNG thumbnail from thumbnailPixels: the same pixels as thumbnailOf's, encoded alike; its pHYs says 72 dpi
+ * rather than the upload's density.
  */
-async function thumbnailWithPlaceholder(image: Sharp, width: number, height: number): Promise<{ thumbnail: Buffer; placeholder: Placeholder }> {
-  const { data, info } = await squareResize(image, width, height).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-  const { default: sharp } = await loadSharp();
-  const raw = { width: info.width, height: info.height, channels: info.channels };
-  const thumbnail = await sharp(data, { raw }).withDensity(72).png(THUMBNAIL_PNG).toBuffer();
-  return { thumbnail, placeholder: placeholderOf({ data, ...raw }) };
+function thumbnailPngOf(pixels: RawPixels): Promise<Buffer> {
+  return sharpOf(pixels).withDensity(72).png(THUMBNAIL_PNG).toBuffer();
 }
 
 interface Opened {

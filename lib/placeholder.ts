@@ -9,8 +9,13 @@ export interface RawPixels {
   channels: number;
 }
 
-/** ThumbHash encodes images of at most 100x100. */
-const HASH_MAX_SIDE = 100;
+/**
+ * The side the thumbnail is reduced to before the hash (ThumbHash takes at most 100x100). Its few cosine
+ * components need no more than 32 samples a side: the hashes of the bench corpus at 32 and at 100 differ in a
+ * character or two and look the same, and the first hash in a fresh process (interpreted JavaScript, before the
+ * JIT) costs a third: 16-29 ms rather than 45-60 ms. Warm, either is about a millisecond.
+ */
+const HASH_MAX_SIDE = 32;
 
 /**
  * What a gallery shows before a pose's image arrives: a ThumbHash (base64, ~25 bytes) and the dominant colour.
@@ -18,8 +23,9 @@ const HASH_MAX_SIDE = 100;
  * low frequencies, and it needs no component counts to choose (README: variants).
  *
  * Computed from the thumbnail render's own 400x400 pixels, before they are encoded, in plain JavaScript (a box
- * reduction to 100x100, then the hash): no decode, no second libvips pipeline, about a millisecond
- * (BENCHMARKS.md, variants). Decoding the encoded PNG thumbnail again took 5 ms.
+ * reduction to 32x32, then the hash): no decode, no second libvips pipeline, about a millisecond once the
+ * function is warm (BENCHMARKS.md, variants). Decoding the encoded PNG thumbnail again took 5 ms; a libvips
+ * resize to 32x32 costs 3 ms, more than the whole reduction in JavaScript.
  */
 export function placeholderOf(pixels: RawPixels): Placeholder {
   const small = reducedRgba(pixels, HASH_MAX_SIDE);
@@ -34,24 +40,33 @@ function reducedRgba({ data, width, height, channels }: RawPixels, maxSide: numb
   const factor = Math.ceil(Math.max(width, height) / maxSide);
   const [outWidth, outHeight] = [Math.ceil(width / factor), Math.ceil(height / factor)];
   const sums = new Uint32Array(outWidth * outHeight * 4);
-  const counts = new Uint32Array(outWidth * outHeight);
-  const hasAlpha = channels === 2 || channels === 4;
+  // Channel offsets of green and blue in an input pixel (grey repeats its one channel). The loop allocates
+  // nothing per pixel: it runs over 160,000 pixels each time a pose is published.
+  const [green, blue] = channels < 3 ? [0, 0] : [1, 2];
+  const alpha = channels === 2 || channels === 4 ? channels - 1 : -1;
+  const outColumn = Uint32Array.from({ length: width }, (_, x) => Math.floor(x / factor) * 4);
   for (let y = 0; y < height; y++) {
-    const row = Math.floor(y / factor) * outWidth;
-    for (let x = 0; x < width; x++) {
-      const at = (y * width + x) * channels;
-      const out = row + Math.floor(x / factor);
-      const sum = out * 4;
-      const [green, blue] = channels < 3 ? [at, at] : [at + 1, at + 2];
+    const row = Math.floor(y / factor) * outWidth * 4;
+    let at = y * width * channels;
+    for (let x = 0; x < width; x++, at += channels) {
+      const sum = row + outColumn[x]!;
       sums[sum] = sums[sum]! + data[at]!;
-      sums[sum + 1] = sums[sum + 1]! + data[green]!;
-      sums[sum + 2] = sums[sum + 2]! + data[blue]!;
-      sums[sum + 3] = sums[sum + 3]! + (hasAlpha ? data[at + channels - 1]! : 255);
-      counts[out] = counts[out]! + 1;
+      sums[sum + 1] = sums[sum + 1]! + data[at + green]!;
+      sums[sum + 2] = sums[sum + 2]! + data[at + blue]!;
+      if (alpha >= 0) sums[sum + 3] = sums[sum + 3]! + data[at + alpha]!;
     }
   }
   const rgba = new Uint8Array(sums.length);
-  for (let i = 0; i < sums.length; i++) rgba[i] = Math.round(sums[i]! / counts[i >> 2]!);
+  for (let outY = 0; outY < outHeight; outY++) {
+    const boxHeight = Math.min(factor, height - outY * factor);
+    for (let outX = 0; outX < outWidth; outX++) {
+      // A box on the right or bottom edge has fewer pixels.
+      const count = boxHeight * Math.min(factor, width - outX * factor);
+      const sum = (outY * outWidth + outX) * 4;
+      for (let c = 0; c < 3; c++) rgba[sum + c] = Math.round(sums[sum + c]! / count);
+      rgba[sum + 3] = alpha < 0 ? 255 : Math.round(sums[sum + 3]! / count);
+    }
+  }
   return { data: rgba, width: outWidth, height: outHeight };
 }
 

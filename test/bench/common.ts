@@ -23,6 +23,14 @@ export const ONE_THREAD_ENV: Readonly<Record<string, string>> = {
   OMP_NUM_THREADS: '1',
 };
 
+/** Two threads, what a Lambda function of 3,538 MB or more has (the machine has two cores). */
+export const TWO_THREAD_ENV: Readonly<Record<string, string>> = {
+  UV_THREADPOOL_SIZE: '2',
+  VIPS_CONCURRENCY: '2',
+  MAGICK_THREAD_LIMIT: '2',
+  OMP_NUM_THREADS: '2',
+};
+
 /** r2 mode against a dummy endpoint: presigning is local computation. */
 export const R2_ENV: Readonly<Record<string, string>> = {
   STORAGE_MODE: 'r2',
@@ -58,6 +66,20 @@ export async function medianTime(fn: () => Promise<unknown>, options: { quick: b
     times.push(performance.now() - start);
   }
   return median(times);
+}
+
+/** The median over `pairs` alternated runs of `a` minus `b`, ms (after one run of each). */
+export async function pairedDifference(a: () => Promise<unknown>, b: () => Promise<unknown>, pairs: number): Promise<number> {
+  const time = async (fn: () => Promise<unknown>) => {
+    const start = performance.now();
+    await fn();
+    return performance.now() - start;
+  };
+  await a();
+  await b();
+  const differences: number[] = [];
+  for (let i = 0; i < pairs; i++) differences.push((await time(a)) - (await time(b)));
+  return median(differences);
 }
 
 export function quantile(values: readonly number[], q: number): number {

@@ -26,14 +26,14 @@ import sharp from 'sharp';
 import type { MicroFigures } from '../../lib/pose-image.bench.ts';
 import { IMAGE_PNG, THUMBNAIL_PNG } from '../../lib/pose-image.ts';
 import { runColdStart } from './cold-start.ts';
-import { backgroundCores, BENCH_DIR, IMAGEMAGICK, log, ONE_THREAD_ENV, REPO_ROOT, run, runScript } from './common.ts';
+import { backgroundCores, BENCH_DIR, IMAGEMAGICK, log, ONE_THREAD_ENV, REPO_ROOT, run, runScript, TWO_THREAD_ENV } from './common.ts';
 import { benchCorpus } from './corpus.ts';
 import { runE2e } from './e2e.ts';
 import { runHandlerRss } from './handler-rss.ts';
 import type { PresignFigures } from './presign-case.ts';
 import type { Profile } from './profile-case.ts';
 import { SIDE_BY_SIDE, sideBySide } from './side-by-side.ts';
-import type { VariantFigures } from './variants-case.ts';
+import type { PublishFigures, VariantFigures } from './variants-case.ts';
 import { fillTemplate, summaryBlock, type Machine, type Results } from './report.ts';
 import { thumbnailChart, wanChart } from './svg.ts';
 import { listImages, runConversions, runThumbnails } from './thumbnails.ts';
@@ -143,10 +143,15 @@ for (const section of only) {
     case 'variants': {
       const figures: VariantFigures[] = [];
       for (const image of images) {
-        const { result } = await runScript<VariantFigures>(path.join(BENCH_DIR, 'variants-case.ts'), [image.file, ...(quick ? ['quick'] : [])], { env: ONE_THREAD_ENV });
+        const script = path.join(BENCH_DIR, 'variants-case.ts');
+        const args = [image.file, ...(quick ? ['quick'] : [])];
+        const { result } = await runScript<VariantFigures>(script, args, { env: ONE_THREAD_ENV });
+        const { result: twoThreads } = await runScript<PublishFigures>(script, [...args, 'publish'], { env: TWO_THREAD_ENV });
         const webp = result.variants.find((f) => f.role === 'thumb.webp');
-        log(`  ${image.name}: publish ${result.publishReference.toFixed(1)} → ${result.publishAll.toFixed(1)} ms with the set; thumb.webp ${webp?.bytes} bytes vs ${result.thumbnailBytes}; placeholder ${result.placeholderRender.toFixed(2)} ms`);
-        figures.push(result);
+        log(
+          `  ${image.name}: publish ${result.publishReference.toFixed(1)} → ${result.publishAll.toFixed(1)} ms with the set (two threads ${twoThreads.publishReference.toFixed(1)} → ${twoThreads.publishAll.toFixed(1)}); thumb.webp ${webp?.bytes} bytes vs ${result.thumbnailBytes}; placeholder ${result.placeholderRender.toFixed(2)} ms`,
+        );
+        figures.push({ ...result, twoThreads });
       }
       results.variants = figures;
       if (write) await writeFile(SIDE_BY_SIDE, await sideBySide());

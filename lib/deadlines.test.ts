@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LOCK_HOLD_MS, LOCK_MARGIN_MS, LOCK_TTL_MS, LOST_UPLOAD_REPAIR_DAYS, lostUploadAfterMs, stagingExpiryDays } from './deadlines.ts';
+import { LOCK_HOLD_MS, LOCK_MARGIN_MS, LOCK_TTL_MS, LOST_UPLOAD_REPAIR_DAYS, lostUploadAfterMs, stagingExpiryDays, STORE_ATTEMPTS, STORE_SILENCE_MS } from './deadlines.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -9,6 +9,12 @@ describe('deadlines', () => {
     expect(LOCK_TTL_MS).toBe(LOCK_HOLD_MS + LOCK_MARGIN_MS);
     // The margin covers the store's whole-second clocks (Date and Last-Modified: up to 2 s) several times over.
     expect(LOCK_MARGIN_MS).toBeGreaterThanOrEqual(5 * 2000);
+  });
+
+  it('every attempt of a request gone silent is abandoned within a lock hold, with room for the SDK backoff', () => {
+    // The SDK's standard strategy backs off a jittered base·2^retry: 100 ms for transient errors, 500 ms for a
+    // throttling answer, so two retries wait at most 0.5 + 1 + 2 s in all.
+    expect(STORE_ATTEMPTS * STORE_SILENCE_MS + 3_000).toBeLessThanOrEqual(LOCK_HOLD_MS);
   });
 
   it('a lost upload is staged at least LOST_UPLOAD_REPAIR_DAYS after verify can find it lost, for any URL lifetime', () => {

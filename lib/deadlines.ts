@@ -22,6 +22,18 @@
  */
 export const LOCK_HOLD_MS = 20_000;
 
+/** How many times the S3 client sends one request (the first and two retries), each on a working connection. */
+export const STORE_ATTEMPTS = 3;
+
+/**
+ * A store connection on which no byte moves for this long (a request lost on the way, a store that stopped
+ * answering) is abandoned, and the request retried on a new one: three silent attempts and the SDK's backoff
+ * fit in LOCK_HOLD_MS, so one lost request costs seconds and not the holder's whole hold. An upload's body never
+ * goes silent while it is sent; the store's answer to our largest write (a copy of PUBLISHED_MAX_BYTES) comes
+ * well within it.
+ */
+export const STORE_SILENCE_MS = 5_000;
+
 /** What separates a holder's last request from a take-over (see above). */
 export const LOCK_MARGIN_MS = 15_000;
 

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFlakyProxy } from '../../test/support/flaky-proxy.ts';
 import { startS3Server, type S3TestServer } from '../../test/support/s3-server.ts';
 import { ObjectTooLargeError, PoseStorageError, PreconditionFailedError, StoreUnavailableError, UnsafeStoreError } from '../errors.ts';
+import { STORE_SILENCE_MS } from '../deadlines.ts';
 import { DirectoryStore } from './directory-store.ts';
 import type { ObjectStore } from './object-store.ts';
 import { S3Store } from './s3-store.ts';
@@ -203,6 +204,27 @@ describe('a write held on the wire past its abort (s3)', () => {
       await written;
       expect(proxy.stalled).toEqual({ delivered: 1, dropped: 1 });
       expect((await stores.s3.head(late))?.size).toBe(body.length);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('a request whose connection goes silent (s3)', () => {
+  it('is abandoned after STORE_SILENCE_MS and retried on a new connection: made once, the silent one never delivered', async () => {
+    const proxy = await startFlakyProxy(server.endpoint);
+    try {
+      const slow = new S3Store({ ...server.r2Config, endpoint: proxy.endpoint });
+      const key = fresh('silent.png');
+      const body = Buffer.alloc(64 * 1024, 2);
+      // Held longer than the silence lasts, so that only the SDK's own retry can make the write.
+      const holdMs = STORE_SILENCE_MS + 1500;
+      const held = proxy.stallAt(new RegExp(`^PUT \\S+${key.split('/').pop()}`, 'm'), holdMs);
+      const started = performance.now();
+      await Promise.all([slow.put(key, body, PNG), held]);
+      expect((await stores.s3.get(key))?.body.equals(body)).toBe(true);
+      await sleep(Math.max(0, holdMs + 300 - (performance.now() - started)));
+      expect(proxy.stalled).toEqual({ delivered: 0, dropped: 1 });
     } finally {
       await proxy.close();
     }

@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { R2Config } from '../config.ts';
+import { STORE_ATTEMPTS, STORE_SILENCE_MS } from '../deadlines.ts';
 import { keepStoreDate } from './s3-store-date.ts';
 
 /**
@@ -17,13 +18,15 @@ export function createS3Client(r2: R2Config): S3Client {
     // The SDK's default CRC32/aws-chunked uploads are not accepted by every S3-compatible store.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 3,
+    maxAttempts: STORE_ATTEMPTS,
     // The SDK sends a large body after an `Expect: 100-continue` answer, on a new connection it does not keep:
     // a TLS handshake and a round trip more per image on the WAN between Lambda and R2, to guard against a
     // refusal that our own signed writes do not meet.
     expectContinueHeader: false,
-    // Without throwOnRequestTimeout the SDK only warns, and a hung connection would wait for the Lambda timeout.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true },
+    // requestTimeout bounds a request until its answer starts (a slow but moving upload included); without
+    // throwOnRequestTimeout the SDK only warns. socketTimeout abandons a connection gone silent, which the SDK
+    // then retries (a TimeoutError is transient to it): see STORE_SILENCE_MS.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true, socketTimeout: STORE_SILENCE_MS },
   });
   keepStoreDate(client);
   return client;

@@ -2,8 +2,8 @@
  * What variants cost: `node test/bench/variants-case.ts <image> [quick] [publish]`, on the threads its environment
  * gives libvips and libuv (run.ts: one, then two). Prints one JSON line. `publish` measures only processUpload.
  * - renderPose and processUpload (local store, local-publish.ts) without variants and with TYPICAL_VARIANTS;
- * - each variant alone: renderPose with it minus renderPose without (its encode, and for the first variant the
- *   switch to one shared decode), and its bytes;
+ * - each variant alone: renderPose with it minus renderPose without, alternated pairs (its encode and the switch
+ *   to one shared decode), and its bytes;
  * - the placeholder: renderPose with it minus renderPose without (the split of the thumbnail's pipeline and
  *   placeholderOf), and placeholderOf alone on the thumbnail's 400x400 pixels;
  * - the quality of the PNG thumbnail and of each 400x400 variant against the same unquantised 400x400 resize
@@ -84,18 +84,19 @@ const placeholderFirst = performance.now() - firstStarted;
 const renderReference = await timed(() => render([]));
 const renderAll = await timed(() => render(variants, true));
 const all = await render(variants, true);
-// Renders with and without the placeholder, alternated, so that a drift of the process (its heap after the
-// variants of a 5K image) weighs on both alike: the median of the pairs' differences.
-const placeholderRender = await pairedDifference(() => render([], true), () => render([]), quick ? 5 : 15);
+// Renders with and without an output, alternated, so that a drift of the process (its heap after the variants of
+// a 5K image) weighs on both alike: the median of the pairs' differences.
+const pairs = quick ? 5 : 15;
+const placeholderRender = await pairedDifference(() => render([], true), () => render([]), pairs);
 const placeholder = await timed(async () => placeholderOf(pixels));
 // The thumbnail's own pipeline without the palette: what both the PNG and the variants approximate.
 const exact = await sharp(bytes).autoOrient().resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' }).png({ compressionLevel: 0 }).toBuffer();
 const figures: VariantFigures['variants'] = [];
 for (const variant of variants) {
-  const alone = await timed(() => render([variant]));
+  const ms = await pairedDifference(() => render([variant]), () => render([]), pairs);
   const body = all.variants[variant.role]!;
   const square = variant.rendering.kind === 'variant' && variant.rendering.width === THUMBNAIL_SIZE && variant.rendering.height === THUMBNAIL_SIZE;
-  figures.push({ role: variant.role, ms: alone - renderReference, bytes: body.length, ...(square && { quality: await compare(await sharp(body).png().toBuffer(), exact) }) });
+  figures.push({ role: variant.role, ms, bytes: body.length, ...(square && { quality: await compare(await sharp(body).png().toBuffer(), exact) }) });
 }
 
 const result: VariantFigures = {

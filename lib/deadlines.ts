@@ -29,8 +29,8 @@ export const STORE_ATTEMPTS = 3;
  * A store connection on which no byte moves for this long (a request lost on the way, a store that stopped
  * answering) is abandoned, and the request retried on a new one: three silent attempts and the SDK's backoff
  * fit in LOCK_HOLD_MS, so one lost request costs seconds and not the holder's whole hold. An upload's body never
- * goes silent while it is sent; the store's answer to our largest write (a copy of PUBLISHED_MAX_BYTES) comes
- * well within it.
+ * goes silent while it is sent. The trade-off: a store that takes longer than this to answer a copy of
+ * PUBLISHED_MAX_BYTES (not measured on R2 from here) would fail that copy as unavailable, and its event be retried.
  */
 export const STORE_SILENCE_MS = 5_000;
 

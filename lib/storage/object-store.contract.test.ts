@@ -178,6 +178,9 @@ describe.each(['directory', 's3'] as const)('the %s store', (kind) => {
   });
 });
 
+/** The head of a PUT of `key` on the wire, for the proxy to hold. */
+const putOf = (key: string) => new RegExp(`^PUT \\S+${key.split('/').pop()}`, 'm');
+
 describe('a write held on the wire past its abort (s3)', () => {
   it('is never made, though the network delivers it later; without the abort the same stall lands late', async () => {
     const proxy = await startFlakyProxy(server.endpoint);
@@ -186,7 +189,7 @@ describe('a write held on the wire past its abort (s3)', () => {
       const body = Buffer.alloc(64 * 1024, 1);
       // Aborted 300 ms into a 1.5 s stall: the client closes the connection, the held request is dropped.
       const aborted = fresh('aborted.png');
-      const held = proxy.stallAt(new RegExp(`^PUT \\S+${aborted.split('/').pop()}`, 'm'), 1500);
+      const held = proxy.stallAt(putOf(aborted), 1500);
       const started = performance.now();
       const write = slow.put(aborted, body, { ...PNG, signal: AbortSignal.timeout(300) });
       await held;
@@ -198,7 +201,7 @@ describe('a write held on the wire past its abort (s3)', () => {
 
       // The control: the same stall without an abort is delivered late and the write is made.
       const late = fresh('late.png');
-      const stalledToo = proxy.stallAt(new RegExp(`^PUT \\S+${late.split('/').pop()}`, 'm'), 1500);
+      const stalledToo = proxy.stallAt(putOf(late), 1500);
       const written = slow.put(late, body, PNG);
       await stalledToo;
       await written;
@@ -219,7 +222,7 @@ describe('a request whose connection goes silent (s3)', () => {
       const body = Buffer.alloc(64 * 1024, 2);
       // Held longer than the silence lasts, so that only the SDK's own retry can make the write.
       const holdMs = STORE_SILENCE_MS + 1500;
-      const held = proxy.stallAt(new RegExp(`^PUT \\S+${key.split('/').pop()}`, 'm'), holdMs);
+      const held = proxy.stallAt(putOf(key), holdMs);
       const started = performance.now();
       await Promise.all([slow.put(key, body, PNG), held]);
       expect((await stores.s3.get(key))?.body.equals(body)).toBe(true);
